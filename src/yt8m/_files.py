@@ -1,0 +1,63 @@
+"""Atomic file writing: outputs appear whole or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+
+class AtomicFile:
+    """A temporary file beside ``path`` that becomes ``path`` only on :meth:`commit`.
+
+    :meth:`commit` flushes, fsyncs and renames the file onto ``path`` (atomic on one
+    file system); :meth:`discard` removes it and leaves ``path`` untouched.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent
+        )
+        self.tmp_path = Path(tmp_name)
+        self.handle: BinaryIO = os.fdopen(fd, "wb")
+
+    def commit(self) -> None:
+        """Move the finished file into place."""
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self.tmp_path, self.path)
+
+    def discard(self) -> None:
+        """Delete the temporary file; nothing appears at ``path``."""
+        with contextlib.suppress(OSError):
+            self.handle.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp_path)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Open a temporary file beside ``path`` for binary writing.
+
+    On normal exit it replaces ``path``; on an exception it is removed and ``path``
+    is left as it was.
+    """
+    target = AtomicFile(path)
+    try:
+        yield target.handle
+    except BaseException:
+        target.discard()
+        raise
+    target.commit()
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    with atomic_write(path) as handle:
+        handle.write(data)

@@ -1,0 +1,1 @@
+"""Feature models and their pre- and post-processing."""

@@ -1,0 +1,1 @@
+"""The file formats of the YouTube-8M ecosystem, read and written without TensorFlow."""
