@@ -22,7 +22,7 @@ from yt8m.formats.matrix_data import decode_matrix, matrix_layout
 from yt8m.formats.messages import has_unknown_fields
 from yt8m.formats.tfrecord import detect_compression, iter_records, masked_crc32c
 from yt8m.formats.yt8m_records import parse_record
-from yt8m.media.probe import check_readable_file, probe
+from yt8m.media.probe import MEDIA_SUFFIXES, check_readable_file, probe
 
 _MAX_MESSAGE_BYTES = 1 << 30
 
@@ -52,13 +52,16 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         info = probe(p)
     except InputError:
+        if p.suffix.lower() in MEDIA_SUFFIXES:
+            raise  # FFmpeg's reason is the useful one for a file named like a video
         raise InputError(
             f"{p}: not a features.pb, metadata.pb, TFRecord shard, MatrixData or media file"
         ) from None
     return {
         "path": str(p), "kind": "media", "format": info.format_name,
         "duration_s": round(info.duration_s, 6),
-        "streams": [{k: v for k, v in s.__dict__.items() if v is not None} for s in info.streams],
+        "streams": [{k: round(v, 6) if isinstance(v, float) else v for k, v in s.__dict__.items()
+                     if v is not None} for s in info.streams],
     }
 
 

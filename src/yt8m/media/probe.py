@@ -45,6 +45,12 @@ class MediaInfo:
         return [s for s in self.streams if s.kind == "audio"]
 
 
+#: File name suffixes treated as media when searching directories and reporting errors.
+MEDIA_SUFFIXES = frozenset({
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".wmv", ".mpg", ".mpeg", ".ts",
+    ".m2ts", ".3gp", ".ogv", ".m4a", ".mp3", ".wav", ".flac", ".ogg", ".opus", ".aac",
+})
+
 # FFmpeg formats that accept any file (plain text is shown as an ANSI "video").
 _NOT_MEDIA_FORMATS = frozenset({"tty"})
 
