@@ -1,0 +1,1 @@
+"""Official weights: the artifact registry, download and cache, and format converters."""
