@@ -53,3 +53,44 @@ def run_cli():
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def yt8m_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty weights cache and no mirror: never the user's."""
+    home = tmp_path / "yt8m_home"
+    monkeypatch.setenv("YT8M_HOME", str(home))
+    monkeypatch.delenv("YT8M_MIRROR", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def official_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Generated files in the official formats, named as published (random weights)."""
+    import numpy as np
+
+    import official_fixtures as of
+
+    d = tmp_path_factory.mktemp("official")
+    work = tmp_path_factory.mktemp("official_work")
+    graph = d / "classify_image_graph_def.pb"
+    of.make_inception_graph(graph, work, seed=0)
+    tgz = of.tgz_with(d / "inception-2015-12-05.tgz", {"classify_image_graph_def.pb": graph.read_bytes(),
+                                                        "LICENSE": b"test fixture"})
+    rng = np.random.default_rng(1)
+    out = {"inception-graph": graph, "inception-2015-12-05": tgz}
+    for prefix, dim, k in (("inception3", 2048, 1024), ("vggish", 128, 128)):
+        mean = d / f"{prefix}_mean_matrix_data.pb"
+        mean.write_bytes(of.matrix_data_bytes(rng.normal(size=(dim, 1)).astype(np.float32)))
+        proj = d / f"{prefix}_projection_matrix_data.pb"
+        proj.write_bytes(of.matrix_data_bytes(rng.normal(scale=0.05, size=(k, dim)).astype(np.float32)))
+        out[f"{prefix}-pca-mean"], out[f"{prefix}-pca-projection"] = mean, proj
+    out["yt8m-pca"] = of.tgz_with(d / "yt8m_pca.tgz", {
+        "mean.npy": of.npy_bytes(rng.normal(size=(2048, 1))),
+        "eigenvals.npy": of.npy_bytes(rng.uniform(0.1, 5.0, size=(2048, 1))),
+        "eigenvecs.npy": of.npy_bytes(rng.normal(size=(2048, 2048)).astype(np.float32)),
+    })
+    npz = d / "vggish_pca_params.npz"
+    np.savez(npz, pca_eigen_vectors=rng.normal(size=(128, 128)), pca_means=rng.normal(size=(128,)))
+    out["vggish-pca-params"] = npz
+    return out

@@ -1,0 +1,74 @@
+"""VGGish (AudioSet) in PyTorch, as the TensorFlow ``vggish_slim`` graph defines it.
+
+Input: log-mel examples [N, 96, 64] (time x mel). Layers (SPEC 4.6): conv3x3 64, pool;
+conv 128, pool; conv 256, conv 256, pool; conv 512, conv 512, pool (3x3 stride 1 SAME
+convolutions with ReLU, 2x2 stride 2 pools); flatten 6x4x512 in NHWC order (h, w, c);
+fc 4096 ReLU, fc 4096 ReLU, fc 128 with NO activation: the output is
+``vggish/fc2/BiasAdd``, the embedding the YouTube-8M audio features were made from.
+
+Module names follow the checkpoint's scopes (``conv3.conv3_1`` is ``vggish/conv3/conv3_1``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NUM_FRAMES = 96
+NUM_BANDS = 64
+EMBEDDING_SIZE = 128
+
+
+def _conv(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, 1, 1)
+
+
+class _Pair(nn.Module):
+    """A scope holding two layers, e.g. ``conv3/conv3_1`` and ``conv3/conv3_2``."""
+
+    def __init__(self, scope: str, first: nn.Module, second: nn.Module) -> None:
+        super().__init__()
+        self.add_module(f"{scope}_1", first)
+        self.add_module(f"{scope}_2", second)
+        self.first_name, self.second_name = f"{scope}_1", f"{scope}_2"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(getattr(self, self.first_name)(x))
+        return F.relu(getattr(self, self.second_name)(x))
+
+
+class VGGish(nn.Module):
+    """[N, 96, 64] log-mel examples -> [N, 128] embeddings (before any activation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = _conv(1, 64)
+        self.conv2 = _conv(64, 128)
+        self.conv3 = _Pair("conv3", _conv(128, 256), _conv(256, 256))
+        self.conv4 = _Pair("conv4", _conv(256, 512), _conv(512, 512))
+        self.fc1 = _Pair("fc1", nn.Linear(6 * 4 * 512, 4096), nn.Linear(4096, 4096))
+        self.fc2 = nn.Linear(4096, EMBEDDING_SIZE)
+
+    def forward(self, examples: torch.Tensor) -> torch.Tensor:
+        if examples.ndim != 3 or tuple(examples.shape[1:]) != (NUM_FRAMES, NUM_BANDS):
+            raise ValueError(f"expected log-mel examples [N, {NUM_FRAMES}, {NUM_BANDS}], got {tuple(examples.shape)}")
+        x = examples[:, None]                                    # N x 1 x 96 x 64
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)               # N x 64 x 48 x 32
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)               # N x 128 x 24 x 16
+        x = F.max_pool2d(self.conv3(x), 2)                       # N x 256 x 12 x 8
+        x = F.max_pool2d(self.conv4(x), 2)                       # N x 512 x 6 x 4
+        x = x.permute(0, 2, 3, 1).flatten(1)                     # N x 12288, (h, w, c) as in TF
+        x = self.fc1(x)                                          # N x 4096
+        return self.fc2(x)                                       # N x 128
+
+
+def vggish(*, weights: object | None = None, device: torch.device | str = "cpu", fetch: bool = True) -> VGGish:
+    """Build VGGish with the official weights (default ``load("vggish")``), in eval mode."""
+    from yt8m.weights.store import Weights, load
+
+    w = load("vggish", fetch=fetch) if weights is None else weights
+    assert isinstance(w, Weights)
+    model = VGGish()
+    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in w.tensors.items()}, strict=True)
+    return model.eval().to(device)

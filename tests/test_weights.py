@@ -1,0 +1,268 @@
+"""Official weights: importers against TensorFlow, and downloads against a real local server."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import multiprocessing
+import tarfile
+
+import numpy as np
+import pytest
+
+from http_server import Fault, FileServer
+from tf_oracle import run_tf
+from yt8m.cli import main
+from yt8m.errors import WeightsError
+from yt8m.weights import cache, registry, store
+from yt8m.weights.convert import (
+    inception_from_graph, pca_from_matrix_data, pca_from_vggish_npz, pca_from_yt8m_tgz,
+)
+
+_TF_DUMP_CONSTS = """
+from tensorflow.core.framework import graph_pb2
+gd = graph_pb2.GraphDef.FromString(open(args["graph"], "rb").read())
+arrays, eps = {}, set()
+for n in gd.node:
+    if n.op == "Const" and n.attr["dtype"].type == tf.float32.as_datatype_enum:
+        arrays[n.name.replace("/", "|")] = tf.make_ndarray(n.attr["value"].tensor)
+    if n.op == "BatchNormWithGlobalNormalization":
+        eps.add(n.attr["variance_epsilon"].f)
+np.savez(args["out"], **arrays)
+result = sorted(eps)
+"""
+
+
+def test_inception_importer_reproduces_every_tensor(official_files, tmp_path) -> None:
+    dump = tmp_path / "consts.npz"
+    eps = run_tf(_TF_DUMP_CONSTS, tmp_path, graph=str(official_files["inception-graph"]), out=str(dump))
+    converted = inception_from_graph(official_files["inception-graph"].read_bytes(), where="graph")
+    assert converted.meta["epsilon"] == pytest.approx(eps[0]) and len(eps) == 1
+    assert converted.meta["scale_after_normalization"] is False
+    with np.load(dump) as consts:
+        names = [k.replace("|", "/") for k in consts.files]
+        checked = 0
+        for tf_name in names:
+            value = consts[tf_name.replace("/", "|")]
+            if tf_name.endswith("/conv2d_params"):
+                ours = converted.tensors[tf_name[: -len("/conv2d_params")].replace("/", ".") + ".weight"]
+                np.testing.assert_array_equal(ours, value.transpose(3, 2, 0, 1))
+            elif "/batchnorm/" in tf_name:
+                scope, _, kind = tf_name.rpartition("/batchnorm/")
+                np.testing.assert_array_equal(converted.tensors[f"{scope.replace('/', '.')}.{kind}"], value)
+            elif tf_name == "softmax/weights":
+                np.testing.assert_array_equal(converted.tensors["softmax.weight"], value.T)
+            elif tf_name == "softmax/biases":
+                np.testing.assert_array_equal(converted.tensors["softmax.bias"], value)
+            else:
+                continue
+            checked += 1
+    assert checked == len(converted.tensors) == 94 * 5 + 2
+    store.check_shapes("inception", converted.tensors, where="graph")
+
+
+def test_inception_epsilon_is_read_from_the_graph(tmp_path) -> None:
+    import official_fixtures as of
+
+    graph = tmp_path / "g.pb"
+    of.make_inception_graph(graph, tmp_path, seed=3, epsilon=0.0025)
+    assert inception_from_graph(graph.read_bytes(), where="g").meta["epsilon"] == pytest.approx(0.0025)
+
+
+def test_pca_importers(official_files) -> None:
+    import official_fixtures as of  # noqa: F401 - the files were written by its hand encoder
+
+    mean = official_files["inception3-pca-mean"].read_bytes()
+    proj = official_files["inception3-pca-projection"].read_bytes()
+    pca = pca_from_matrix_data(mean, proj, where="pca").tensors
+    assert pca["mean"].shape == (2048,) and pca["projection"].shape == (1024, 2048)
+    # Column-major packed data: element (r, c) sits at index c * rows + r.
+    packed = np.frombuffer(proj[-1024 * 2048 * 4:], "<f4")  # no layout field follows: column-major
+    assert pca["projection"][5, 7] == packed[7 * 1024 + 5]
+
+    with tarfile.open(official_files["yt8m-pca"]) as tar:
+        arrays = {m.name: np.load(io.BytesIO(tar.extractfile(m).read())) for m in tar}
+    old = pca_from_yt8m_tgz(official_files["yt8m-pca"]).tensors
+    expected = np.diag(1 / np.sqrt(arrays["eigenvals.npy"][:1024, 0] + 1e-4)) @ arrays["eigenvecs.npy"][:1024]
+    np.testing.assert_allclose(old["projection"], expected, rtol=1e-6)
+    np.testing.assert_array_equal(old["mean"], arrays["mean.npy"][:, 0].astype(np.float32))
+
+    vgg = pca_from_vggish_npz(official_files["vggish-pca-params"]).tensors
+    with np.load(official_files["vggish-pca-params"]) as npz:
+        np.testing.assert_array_equal(vgg["projection"], npz["pca_eigen_vectors"].astype(np.float32))
+        np.testing.assert_array_equal(vgg["mean"], npz["pca_means"].astype(np.float32))
+
+
+def test_bad_weight_files_name_the_file(tmp_path) -> None:
+    bad = tmp_path / "classify_image_graph_def.pb"
+    bad.write_bytes(b"\x0a\x05hello")
+    with pytest.raises(WeightsError, match="classify_image_graph_def.pb"):
+        inception_from_graph(bad.read_bytes(), where=str(bad))
+    with pytest.raises(WeightsError, match="not a readable tar archive|holds no mean.npy"):
+        pca_from_yt8m_tgz(bad)
+
+
+# --- downloads against a local server ------------------------------------------------------
+
+@pytest.fixture
+def server(official_files, monkeypatch):
+    monkeypatch.setattr("yt8m.weights.download.RETRY_BACKOFF_S", 0.01)
+    srv = FileServer(official_files["inception-graph"].parent).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def fixture_sizes(official_files, monkeypatch):
+    """The registry, with the sizes of the generated files in place of the official ones."""
+    for name, path in official_files.items():
+        monkeypatch.setitem(registry.ARTIFACTS, name,
+                            dataclasses.replace(registry.ARTIFACTS[name], size=path.stat().st_size))
+
+
+def _cache_files() -> list[str]:
+    root = cache.cache_dir()
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
+
+
+def test_download_converts_and_caches(server, fixture_sizes, capsys) -> None:
+    assert main(["models", "download", "inception", "inception-pca", "vggish-pca", "--mirror", server.url]) == 0
+    out = capsys.readouterr().out
+    assert "ready: inception" in out and "ready: vggish-pca" in out
+    manifest = cache.read_manifest()
+    assert set(manifest["models"]) == {"inception", "inception-pca", "vggish-pca"}
+    entry = manifest["artifacts"]["inception-2015-12-05"]
+    assert entry["sha256"] == cache.sha256_of(cache.downloads_dir() / "inception-2015-12-05.tgz")
+    assert not any(f.endswith(".part") for f in _cache_files())
+    w = store.load("inception", fetch=False)
+    assert w.tensors["conv.weight"].shape == (32, 3, 3, 3) and w.meta["epsilon"] == pytest.approx(0.001)
+    assert main(["models", "verify"]) == 0
+    assert main(["models", "list", "--json"]) == 0
+
+
+def test_download_resumes_after_dropped_connection(server, fixture_sizes) -> None:
+    name = "inception-2015-12-05.tgz"
+    server.faults[name] = Fault(drop_after=1_000_000, times=1)
+    path = store.download(["inception-2015-12-05"], mirror=server.url)
+    assert path == ["inception"]
+    ranges = [r for n, r in server.requests if n == name]
+    assert len(ranges) == 2 and ranges[0] is None
+    resumed_at = int(ranges[1].removeprefix("bytes=").rstrip("-"))
+    assert 900_000 < resumed_at <= 1_000_000  # all whole chunks received before the drop
+    assert cache.read_manifest()["artifacts"]["inception-2015-12-05"]["sha256"] == \
+        cache.sha256_of(server.root / name)
+
+
+def test_download_restarts_when_server_ignores_range(server, fixture_sizes) -> None:
+    name = "vggish_pca_params.npz"
+    server.faults[name] = Fault(drop_after=5000, times=1, ignore_range=True)
+    store.download(["vggish-pca-params"], mirror=server.url)
+    assert cache.sha256_of(cache.downloads_dir() / name) == cache.sha256_of(server.root / name)
+
+
+@pytest.mark.parametrize("fault,message", [
+    (Fault(status=404), "HTTP 404"),
+    (Fault(drop_after=100, times=99), "connection closed before the whole file arrived.*after 5 attempts"),
+])
+def test_failed_download_leaves_nothing(server, fixture_sizes, fault, message) -> None:
+    server.faults["yt8m_pca.tgz"] = fault
+    with pytest.raises(WeightsError, match=message) as info:
+        store.download(["yt8m-pca"], mirror=server.url)
+    assert "yt8m-pca" in str(info.value)
+    assert _cache_files() == [] or _cache_files() == ["manifest.json"]
+    assert cache.read_manifest()["artifacts"] == {}
+
+
+def test_wrong_size_is_rejected(server, official_files, monkeypatch) -> None:
+    artifact = registry.ARTIFACTS["inception-2015-12-05"]  # official size, not the fixture's
+    assert artifact.size == 88_931_400
+    with pytest.raises(WeightsError, match=r"'inception-2015-12-05'.*expected 88931400; deleted"):
+        store.download(["inception"], mirror=server.url)
+    assert "downloads/inception-2015-12-05.tgz" not in _cache_files()
+    assert cache.read_manifest()["models"] == {}
+
+
+def test_corrupt_file_is_not_cached_as_a_model(server, fixture_sizes, tmp_path, monkeypatch) -> None:
+    corrupt = tmp_path / "srv"
+    corrupt.mkdir()
+    (corrupt / "yt8m_pca.tgz").write_bytes(b"this is not a tar archive at all")
+    server.root = corrupt
+    monkeypatch.setitem(registry.ARTIFACTS, "yt8m-pca",
+                        dataclasses.replace(registry.ARTIFACTS["yt8m-pca"], size=None))
+    with pytest.raises(WeightsError, match="yt8m_pca.tgz: not a readable tar archive"):
+        store.download(["yt8m-pca"], mirror=server.url)
+    assert "inception-pca" not in cache.read_manifest()["models"]
+    assert not store.model_path("inception-pca").exists()
+
+
+def _download_in_child(mirror: str, sizes: dict[str, int], queue) -> None:
+    for name, size in sizes.items():
+        registry.ARTIFACTS[name] = dataclasses.replace(registry.ARTIFACTS[name], size=size)
+    try:
+        store.download(["inception"], mirror=mirror, progress=False)
+        queue.put("ok")
+    except Exception as exc:  # noqa: BLE001 - report anything to the parent
+        queue.put(repr(exc))
+
+
+def test_two_processes_end_with_one_good_copy(server, official_files) -> None:
+    sizes = {k: p.stat().st_size for k, p in official_files.items()}
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_download_in_child, args=(server.url, sizes, queue)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert sorted(queue.get(timeout=5) for _ in procs) == ["ok", "ok"]
+    assert [n for n, _ in server.requests].count("inception-2015-12-05.tgz") == 1
+    assert not any(f.endswith(".part") for f in _cache_files())
+    assert store.verify() == []
+
+
+def test_missing_weights_without_network_say_how(monkeypatch) -> None:
+    with pytest.raises(WeightsError) as info:
+        store.load("vggish", fetch=False)
+    text = str(info.value)
+    assert "yt8m models download vggish" in text
+    assert "https://storage.googleapis.com/audioset/vggish_model.ckpt" in text
+
+
+def test_unreachable_host_fails_fast_with_instructions() -> None:
+    with pytest.raises(WeightsError) as info:
+        store.download(["vggish-pca"], mirror="http://no-such-host.invalid")
+    text = str(info.value)
+    assert "does not resolve" in text and "yt8m models import" in text and "vggish_mean_matrix_data.pb" in text
+    assert cache.read_manifest()["artifacts"] == {}
+
+
+def test_import_then_verify_detects_tampering(official_files, capsys) -> None:
+    assert main(["models", "import", str(official_files["vggish-pca-params"]),
+                 str(official_files["inception-graph"])]) == 0
+    ready = capsys.readouterr().out
+    assert "ready: vggish-pca" in ready and "ready: inception" in ready
+    assert store.verify() == []
+    cached = cache.downloads_dir() / "vggish_pca_params.npz"
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    cached.write_bytes(bytes(data))
+    assert main(["models", "verify"]) == 3
+    assert "vggish-pca-params" in capsys.readouterr().err
+
+
+def test_import_rejects_unknown_names(tmp_path) -> None:
+    other = tmp_path / "weights.bin"
+    other.write_bytes(b"x")
+    with pytest.raises(WeightsError, match="weights.bin: not a known artifact file name"):
+        store.import_files([other])
+
+
+def test_loading_converted_weights_is_fast(official_files) -> None:
+    store.import_files([official_files["inception-graph"]])
+    import time
+
+    start = time.perf_counter()
+    weights = store.load("inception", fetch=False)
+    elapsed = time.perf_counter() - start
+    assert len(weights.tensors) == 472
+    print(f"load('inception') from cache: {elapsed:.3f} s")
