@@ -94,3 +94,11 @@ def official_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     np.savez(npz, pca_eigen_vectors=rng.normal(size=(128, 128)), pca_means=rng.normal(size=(128,)))
     out["vggish-pca-params"] = npz
     return out
+
+
+@pytest.fixture(scope="session")
+def vggish_v1(tmp_path_factory: pytest.TempPathFactory):
+    """A full-size VGGish V1 checkpoint written by TensorFlow's Saver, and its values by name."""
+    import official_fixtures as of
+
+    return of.make_vggish_v1(tmp_path_factory.mktemp("vggish"))

@@ -229,3 +229,52 @@ def npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
+
+
+#: SPEC 4.6: the VGGish checkpoint's variables, real names and shapes (about 289 MB).
+VGGISH_SHAPES = {
+    "vggish/conv1/weights": [3, 3, 1, 64], "vggish/conv1/biases": [64],
+    "vggish/conv2/weights": [3, 3, 64, 128], "vggish/conv2/biases": [128],
+    "vggish/conv3/conv3_1/weights": [3, 3, 128, 256], "vggish/conv3/conv3_1/biases": [256],
+    "vggish/conv3/conv3_2/weights": [3, 3, 256, 256], "vggish/conv3/conv3_2/biases": [256],
+    "vggish/conv4/conv4_1/weights": [3, 3, 256, 512], "vggish/conv4/conv4_1/biases": [512],
+    "vggish/conv4/conv4_2/weights": [3, 3, 512, 512], "vggish/conv4/conv4_2/biases": [512],
+    "vggish/fc1/fc1_1/weights": [12288, 4096], "vggish/fc1/fc1_1/biases": [4096],
+    "vggish/fc1/fc1_2/weights": [4096, 4096], "vggish/fc1/fc1_2/biases": [4096],
+    "vggish/fc2/weights": [4096, 128], "vggish/fc2/biases": [128],
+}
+
+# Shared by the TensorFlow snippets: save every value as OUT/<i>.npy, name -> file.
+DUMP_CODE = """
+def dump(values, out):
+    names = {}
+    for i, (name, value) in enumerate(sorted(values.items())):
+        np.save(f"{out}/{i}.npy", np.asarray(value))
+        names[name] = f"{i}.npy"
+    return names
+"""
+
+_VGGISH_V1 = DUMP_CODE + """
+with tf.Graph().as_default():
+    tf.compat.v1.set_random_seed(8)
+    variables = {name: tf.compat.v1.get_variable(name, shape, tf.float32,
+                 initializer=tf.compat.v1.random_normal_initializer(stddev=0.05))
+                 for name, shape in args["shapes"].items()}
+    saver = tf.compat.v1.train.Saver(write_version=tf.compat.v1.train.SaverDef.V1)
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        saver.save(sess, args["out"] + "/vggish_model.ckpt", write_meta_graph=False)
+        result = dump(sess.run(variables), args["out"])
+"""
+
+
+
+def load_dumped(directory: Path, manifest: dict[str, str]) -> dict[str, np.ndarray]:
+    """The arrays a DUMP_CODE snippet saved, by name."""
+    return {name: np.load(directory / file) for name, file in manifest.items()}
+
+
+def make_vggish_v1(out: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    """A full-size VGGish V1 checkpoint (real names and shapes, random values) and its values."""
+    manifest = run_tf(_VGGISH_V1, out, out=str(out), shapes=VGGISH_SHAPES)
+    return out / "vggish_model.ckpt", load_dumped(out, manifest)

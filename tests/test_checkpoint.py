@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import official_fixtures
 from tf_oracle import run_tf
 from yt8m.errors import WeightsError
 from yt8m.formats import protos
@@ -35,41 +36,8 @@ from yt8m.weights.sstable import (
     snappy_decompress,
 )
 
-#: SPEC 4.6: the VGGish checkpoint's variables, real names and shapes (about 289 MB).
-VGGISH_SHAPES = {
-    "vggish/conv1/weights": [3, 3, 1, 64], "vggish/conv1/biases": [64],
-    "vggish/conv2/weights": [3, 3, 64, 128], "vggish/conv2/biases": [128],
-    "vggish/conv3/conv3_1/weights": [3, 3, 128, 256], "vggish/conv3/conv3_1/biases": [256],
-    "vggish/conv3/conv3_2/weights": [3, 3, 256, 256], "vggish/conv3/conv3_2/biases": [256],
-    "vggish/conv4/conv4_1/weights": [3, 3, 256, 512], "vggish/conv4/conv4_1/biases": [512],
-    "vggish/conv4/conv4_2/weights": [3, 3, 512, 512], "vggish/conv4/conv4_2/biases": [512],
-    "vggish/fc1/fc1_1/weights": [12288, 4096], "vggish/fc1/fc1_1/biases": [4096],
-    "vggish/fc1/fc1_2/weights": [4096, 4096], "vggish/fc1/fc1_2/biases": [4096],
-    "vggish/fc2/weights": [4096, 128], "vggish/fc2/biases": [128],
-}
-
 # Shared by the TensorFlow snippets: save every value as OUT/<i>.npy, name -> file.
-_DUMP = """
-def dump(values, out):
-    names = {}
-    for i, (name, value) in enumerate(sorted(values.items())):
-        np.save(f"{out}/{i}.npy", np.asarray(value))
-        names[name] = f"{i}.npy"
-    return names
-"""
-
-_VGGISH_V1 = _DUMP + """
-with tf.Graph().as_default():
-    tf.compat.v1.set_random_seed(8)
-    variables = {name: tf.compat.v1.get_variable(name, shape, tf.float32,
-                 initializer=tf.compat.v1.random_normal_initializer(stddev=0.05))
-                 for name, shape in args["shapes"].items()}
-    saver = tf.compat.v1.train.Saver(write_version=tf.compat.v1.train.SaverDef.V1)
-    with tf.compat.v1.Session() as sess:
-        sess.run(tf.compat.v1.global_variables_initializer())
-        saver.save(sess, args["out"] + "/vggish_model.ckpt", write_meta_graph=False)
-        result = dump(sess.run(variables), args["out"])
-"""
+_DUMP = official_fixtures.DUMP_CODE
 
 # Graph mode: a V1 and a V2 Saver over partitioned variables and many dtypes; eager
 # mode: a tf.train.Checkpoint (whose object graph is a DT_STRING tensor).
@@ -141,8 +109,8 @@ for kind, write in [("graph", graph_checkpoints), ("sharded", sharded_checkpoint
 """
 
 
-def _expected(directory: Path, manifest: dict[str, str]) -> dict[str, np.ndarray]:
-    return {name: np.load(directory / file) for name, file in manifest.items()}
+_expected = official_fixtures.load_dumped
+VGGISH_SHAPES = official_fixtures.VGGISH_SHAPES
 
 
 def _assert_same(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
@@ -151,13 +119,6 @@ def _assert_same(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) ->
         assert got[name].dtype == want.dtype, name
         assert got[name].shape == want.shape, name
         assert np.array_equal(got[name], want), name
-
-
-@pytest.fixture(scope="module")
-def vggish_v1(tmp_path_factory) -> tuple[Path, dict[str, np.ndarray]]:
-    out = tmp_path_factory.mktemp("vggish")
-    manifest = run_tf(_VGGISH_V1, out, out=str(out), shapes=VGGISH_SHAPES)
-    return out / "vggish_model.ckpt", _expected(out, manifest)
 
 
 @pytest.fixture(scope="module")
