@@ -1,0 +1,79 @@
+"""``yt8m models``: fetch, import, list and verify the official weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from yt8m.cli.app import cli
+
+
+@cli.group()
+def models() -> None:
+    """Fetch, import, list and verify the official weights.
+
+    Weights are cached under $YT8M_HOME (default: the user cache directory) and
+    converted once to safetensors; `yt8m extract` fetches what it needs on first use.
+    """
+
+
+@models.command("download")
+@click.argument("names", nargs=-1)
+@click.option("--mirror", metavar="URL", default=None,
+              help="Base URL serving the same file names (default: $YT8M_MIRROR, else the official URLs).")
+def models_download(names: tuple[str, ...], mirror: str | None) -> None:
+    """Download and convert NAMES (models or artifacts; default: all that extraction needs)."""
+    from yt8m.weights.store import download
+
+    for name in download(list(names), mirror=mirror):
+        click.echo(f"ready: {name}")
+
+
+@models.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def models_import(paths: tuple[Path, ...]) -> None:
+    """Import artifact files you already have (e.g. vggish_model.ckpt, inception-2015-12-05.tgz)."""
+    from yt8m.weights.store import import_files
+
+    for name in import_files(list(paths)):
+        click.echo(f"ready: {name}")
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def models_list(as_json: bool) -> None:
+    """Show each model and artifact: cached or missing, size, path."""
+    from yt8m.weights.cache import cache_dir
+    from yt8m.weights.store import status
+
+    rows = status()
+    if as_json:
+        click.echo(json.dumps({"cache": str(cache_dir()), "entries": rows}, indent=2))
+        return
+    click.echo(f"cache: {cache_dir()}")
+    table = [["name", "kind", "status", "size"]]
+    table += [[r["name"], r["kind"], r["status"], _size(r["size"])] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def _size(size: int | None) -> str:
+    return "-" if size is None else f"{size / 1e6:.1f} MB"
+
+
+@models.command("verify")
+def models_verify() -> None:
+    """Re-check the sha256 of every cached file and the shapes of every converted model."""
+    from yt8m.errors import WeightsError
+    from yt8m.weights.store import verify
+
+    problems = verify()
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        raise WeightsError(f"{len(problems)} problem(s) in the weights cache; "
+                           f"`yt8m models download NAME` fetches and converts again")
+    click.echo("all cached weights verified")
