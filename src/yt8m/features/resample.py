@@ -55,6 +55,8 @@ KAISER_BETA = 6.0
 
 # The bounded series for I0 (rational_factor_resampler_kernel.c): terms k = 2, 4, ..., 78.
 _BESSEL_MAX_K = 80
+# Outputs computed per block, to bound temporary memory (blocks hold taps x outputs samples).
+_BLOCK_OUTPUTS = 16384
 
 
 def _bessel_i0(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -172,9 +174,11 @@ class _Engine:
         self.filters = filters
         a, b = filters.numerator, filters.denominator
         r = np.arange(b)
-        self._base = (r * a) // b
-        self._taps = filters.coeffs[(r * a) % b].astype(np.float64)  # [b, num_taps], output order
-        self.span = int(self._base[-1]) + filters.num_taps  # inputs one period touches
+        base = (r * a) // b
+        self._columns = np.arange(filters.num_taps)[:, None] + base[None, :]  # [taps, b] input offsets
+        self._taps = filters.coeffs[(r * a) % b].T.astype(np.float64)  # [taps, b], output order
+        self.span = int(base[-1]) + filters.num_taps  # inputs one period touches
+        self._block = max(1, _BLOCK_OUTPUTS // b)  # periods per block
 
     def periods(self, buf: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.float32]:
         """Outputs of ``count`` whole periods; ``buf[0]`` is the first period's first input."""
@@ -184,12 +188,16 @@ class _Engine:
         buf = np.ascontiguousarray(buf[: (count - 1) * a + self.span], dtype=np.float32)
         rows = np.lib.stride_tricks.as_strided(buf, shape=(count, self.span),
                                                strides=(a * buf.itemsize, buf.itemsize), writeable=False)
-        acc = np.zeros((count, b), dtype=np.float64)
-        term = np.empty((count, b), dtype=np.float64)
-        for j in range(self.filters.num_taps):
-            np.multiply(rows[:, self._base + j], self._taps[:, j], out=term)
-            acc += term
-        return acc.astype(np.float32).reshape(-1)
+        out = np.empty((count, b), dtype=np.float32)
+        for start in range(0, count, self._block):
+            windows = rows[start:start + self._block][:, self._columns]  # [periods, taps, b]
+            acc = np.zeros((windows.shape[0], b), dtype=np.float64)
+            term = np.empty_like(acc)
+            for j in range(self.filters.num_taps):
+                np.multiply(windows[:, j, :], self._taps[j], out=term)
+                acc += term
+            out[start:start + self._block] = acc
+        return out.reshape(-1)
 
 
 class RationalResampler:

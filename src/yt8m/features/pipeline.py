@@ -1,0 +1,319 @@
+"""Extraction: videos in, :class:`FeatureSequence` out, decoding overlapped with inference.
+
+The stages are those of the reference graph, as plain functions:
+
+* visual: decode -> 1 Hz sampler -> legacy resize + normalise -> Inception v3 ``pool_3``
+  -> PCA 1024 (:mod:`yt8m.media.video`, :mod:`yt8m.features.inception`);
+* audio: decode -> mono -> 16 kHz -> log-mel -> [96, 64] examples -> VGGish -> PCA 128
+  (:mod:`yt8m.media.audio`, :mod:`yt8m.features.logmel`, :mod:`yt8m.features.vggish`).
+
+:class:`Extractor` loads each model once per device. ``workers`` threads decode videos
+(FFmpeg and numpy release the GIL) and push preprocessed frames and log-mel examples
+into a bounded queue; the calling thread batches whatever is queued, frames of several
+videos together, through the models. Memory is bounded by the queue, not by video length.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from yt8m.errors import InputError, Yt8mError
+from yt8m.features.inception import INPUT_SIZE, inception_v3, preprocess
+from yt8m.features.logmel import iter_log_mel_examples
+from yt8m.features.pca import load_pca
+from yt8m.features.sequence import FeatureSequence
+from yt8m.features.vggish import vggish
+from yt8m.formats.mediasequence import ClipMetadata
+from yt8m.media.probe import MediaInfo, probe
+from yt8m.media.video import sample_frames_1hz
+
+log = logging.getLogger(__name__)
+
+AudioHop = Literal["mediapipe", "vggish"]
+Precision = Literal["float32", "bfloat16", "float16"]
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """How to extract. ``batch_size`` counts frames per Inception batch."""
+
+    device: str = "cpu"
+    batch_size: int = 16
+    audio: bool = True
+    audio_stream: int = 0
+    audio_hop: AudioHop = "mediapipe"
+    precision: Precision = "float32"
+    audio_batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.audio_batch_size < 1:
+            raise InputError(f"batch sizes must be >= 1, got {self.batch_size} and {self.audio_batch_size}")
+        if self.audio_hop not in ("mediapipe", "vggish"):
+            raise InputError(f"Invalid audio hop ({self.audio_hop!r}). Supported values are 'mediapipe', 'vggish'.")
+        if self.precision not in _DTYPES:
+            raise InputError(f"Invalid precision ({self.precision!r}). Supported values are {', '.join(_DTYPES)}.")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One video to extract: the clip ``[start_us, end_us)`` (``end_us`` None: to its end)."""
+
+    path: Path
+    start_us: int = 0
+    end_us: int | None = None
+    key: object = None  # the caller's handle, returned with the result
+
+
+@dataclass
+class Result:
+    """What became of a :class:`Job`: ``features`` or ``error``, and the wall time spent."""
+
+    job: Job
+    features: FeatureSequence | None = None
+    error: Yt8mError | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class _Pending:
+    job: Job
+    started: float
+    frames_expected: int | None = None
+    rgb: dict[int, np.ndarray] = field(default_factory=dict)  # period index -> pca rgb
+    rgb_times: list[int] = field(default_factory=list)
+    audio: list[np.ndarray] = field(default_factory=list)
+    audio_times: list[np.ndarray] = field(default_factory=list)
+    has_audio: bool = True
+    notes: list[str] = field(default_factory=list)
+    end_us: int = 0
+    error: Yt8mError | None = None
+    decoded: bool = False
+
+
+class Extractor:
+    """The models (Inception, VGGish, both PCAs) on one device, and the batching loop."""
+
+    def __init__(self, options: ExtractOptions = ExtractOptions(), *, fetch: bool = True) -> None:
+        self.options = options
+        self.device = torch.device(options.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise InputError("--device cuda was asked for, but PyTorch sees no CUDA device here")
+        self.dtype = _DTYPES[options.precision]
+        self.inception = inception_v3(device=self.device, fetch=fetch).to(self.dtype)
+        self.rgb_pca = load_pca("inception-pca", fetch=fetch)
+        self.vggish = vggish(device=self.device, fetch=fetch).to(self.dtype) if options.audio else None
+        self.audio_pca = load_pca("vggish-pca", fetch=fetch) if options.audio else None
+
+    # --- the models ---------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def rgb_features(self, images: torch.Tensor) -> np.ndarray:
+        """PCA'd ``pool_3`` [N, 1024] of preprocessed images [N, 3, 299, 299]."""
+        pool3 = self.inception(images.to(self.device, self.dtype, memory_format=torch.channels_last))
+        return self.rgb_pca(pool3.float().cpu().numpy())
+
+    @torch.inference_mode()
+    def audio_features(self, examples: np.ndarray) -> np.ndarray:
+        """PCA'd VGGish embeddings [N, 128] of log-mel examples [N, 96, 64]."""
+        assert self.vggish is not None and self.audio_pca is not None
+        out = []
+        for i in range(0, len(examples), self.options.audio_batch_size):
+            chunk = torch.from_numpy(examples[i:i + self.options.audio_batch_size]).to(self.device, self.dtype)
+            out.append(self.vggish(chunk).float().cpu().numpy())
+        embeddings = np.concatenate(out) if out else np.zeros((0, 128), np.float32)
+        return self.audio_pca(embeddings)
+
+    # --- extraction ---------------------------------------------------------------------------
+
+    def extract(self, path: str | Path, *, start_s: float = 0.0, end_s: float | None = None) -> FeatureSequence:
+        """Extract one video's clip ``[start_s, end_s)``; raises on failure."""
+        job = Job(Path(path), int(round(start_s * 1e6)), None if end_s is None else int(round(end_s * 1e6)))
+        (result,) = list(self.run([job], workers=1))
+        if result.error is not None:
+            raise result.error
+        assert result.features is not None
+        return result.features
+
+    def run(self, jobs: Iterable[Job], *, workers: int = 1,
+            on_frames: Callable[[int], None] | None = None) -> Iterator[Result]:
+        """Extract every job, yielding results as videos finish (not in input order).
+
+        A failing video yields a :class:`Result` with ``error`` set; the others go on.
+        ``on_frames(n)`` is called after each model batch with the number of video
+        seconds it held (for progress bars).
+        """
+        items: queue.Queue = queue.Queue(maxsize=max(4 * self.options.batch_size, 32))
+        job_iter = iter(jobs)
+        job_lock = threading.Lock()
+        stop = threading.Event()
+
+        def next_job() -> Job | None:
+            with job_lock:
+                return next(job_iter, None)
+
+        def worker() -> None:
+            try:
+                while not stop.is_set() and (job := next_job()) is not None:
+                    self._decode_job(job, items, stop)
+            finally:
+                items.put(("worker_done", None, None))
+
+        threads = [threading.Thread(target=worker, name=f"yt8m-decode-{i}", daemon=True)
+                   for i in range(max(1, workers))]
+        for t in threads:
+            t.start()
+        try:
+            yield from self._consume(items, len(threads), on_frames)
+        finally:
+            stop.set()
+            while any(t.is_alive() for t in threads):  # unblock producers waiting on a full queue
+                try:
+                    items.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+
+    def _decode_job(self, job: Job, items: queue.Queue, stop: threading.Event) -> None:
+        items.put(("start", job, None))
+        try:
+            info = probe(job.path)
+            if not info.video_streams:
+                raise InputError(f"{job.path}: holds no video stream")
+            end_us = job.end_us if job.end_us is not None else _video_end_us(info)
+            for frame in sample_frames_1hz(job.path, job.start_us, end_us):
+                if stop.is_set():
+                    return
+                image = preprocess([frame.rgb])[0]  # resize here, in the decoding thread
+                items.put(("frame", job, (frame.period_time_us, image)))
+            if self.options.audio:
+                if len(info.audio_streams) <= self.options.audio_stream:
+                    items.put(("no_audio", job, f"{job.path}: has no audio stream "
+                               f"{self.options.audio_stream}; extracted video features only"))
+                else:
+                    for batch in iter_log_mel_examples(job.path, audio_stream=self.options.audio_stream,
+                                                       mode=self.options.audio_hop, start_us=job.start_us,
+                                                       end_us=end_us):
+                        items.put(("audio", job, (batch.examples, batch.timestamps_us)))
+            items.put(("decoded", job, end_us))
+        except Yt8mError as exc:
+            items.put(("error", job, exc))
+        except Exception as exc:  # noqa: BLE001 - one bad video must not stop the others
+            log.debug("unexpected error on %s", job.path, exc_info=True)
+            items.put(("error", job, InputError(f"{job.path}: {type(exc).__name__}: {exc}")))
+
+    def _consume(self, items: queue.Queue, producers: int,
+                 on_frames: Callable[[int], None] | None) -> Iterator[Result]:
+        pending: dict[int, _Pending] = {}
+        batch: list[tuple[int, int, torch.Tensor]] = []  # (job id, period us, image)
+        live = producers
+
+        def flush_batch() -> None:
+            if not batch:
+                return
+            feats = self.rgb_features(torch.stack([b[2] for b in batch]))
+            for (jid, period_us, _), row in zip(batch, feats):
+                if jid in pending:
+                    pending[jid].rgb[period_us] = row
+            if on_frames is not None:
+                on_frames(len(batch))
+            batch.clear()
+
+        while live or pending:
+            try:
+                kind, job, payload = items.get(timeout=0.01 if batch else None)
+            except queue.Empty:
+                flush_batch()  # nothing else is ready: run what we have rather than wait
+                yield from self._finish_ready(pending)
+                continue
+            if kind == "worker_done":
+                live -= 1
+                if not live:
+                    flush_batch()
+                    yield from self._finish_ready(pending)
+                continue
+            jid = id(job)
+            if kind == "start":
+                pending[jid] = _Pending(job, time.perf_counter())
+                continue
+            state = pending[jid]
+            if kind == "frame":
+                period_us, image = payload
+                state.rgb_times.append(period_us)
+                batch.append((jid, period_us, image))
+                if len(batch) >= self.options.batch_size:
+                    flush_batch()
+            elif kind == "audio":
+                examples, times = payload
+                state.audio.append(self.audio_features(examples))
+                state.audio_times.append(times)
+            elif kind == "no_audio":
+                state.has_audio = False
+                state.notes.append(payload)
+            elif kind == "error":
+                state.error = payload
+                state.decoded = True
+            elif kind == "decoded":
+                state.decoded = True
+                state.end_us = payload
+            if kind in ("decoded", "error"):
+                if not items.qsize():
+                    flush_batch()
+                yield from self._finish_ready(pending)
+
+    def _finish_ready(self, pending: dict[int, _Pending]) -> Iterator[Result]:
+        for jid in [j for j, s in pending.items() if s.decoded and len(s.rgb) == len(s.rgb_times)]:
+            state = pending.pop(jid)
+            yield self._result(state)
+
+    def _result(self, state: _Pending) -> Result:
+        elapsed = time.perf_counter() - state.started
+        if state.error is not None:
+            return Result(state.job, error=state.error, seconds=elapsed)
+        job = state.job
+        if not state.rgb_times:
+            return Result(job, error=InputError(f"{job.path}: no video frame inside the clip "
+                                                f"[{job.start_us / 1e6:g} s, "
+                                                f"{'end' if job.end_us is None else f'{job.end_us / 1e6:g} s'})"),
+                          seconds=elapsed)
+        times = np.asarray(state.rgb_times, np.int64)
+        rgb = np.stack([state.rgb[t] for t in state.rgb_times])
+        audio = audio_times = None
+        if self.options.audio and state.has_audio:
+            audio = np.concatenate(state.audio) if state.audio else np.zeros((0, 128), np.float32)
+            audio_times = np.concatenate(state.audio_times) if state.audio_times else np.zeros(0, np.int64)
+        end_us = max(state.end_us, int(times[-1]) + 1)
+        metadata = ClipMetadata(str(job.path.resolve()), job.start_us, end_us)
+        features = FeatureSequence(rgb, times, audio, audio_times, metadata, list(state.notes))
+        if self.options.audio and state.has_audio:
+            features.notes += features.aligned_audio()[1]
+        return Result(job, features=features, seconds=elapsed)
+
+
+def _video_end_us(info: MediaInfo) -> int:
+    """The end of the first video stream (its own duration when declared, else the file's).
+
+    Ending the clip there, rather than at the container's duration, keeps a trailing
+    audio tail from adding a video second the video does not cover.
+    """
+    stream = info.video_streams[0]
+    duration_s = stream.duration_s if stream.duration_s else info.duration_s
+    return int(round(duration_s * 1e6))
+
+
+def extract(path: str | Path, *, start_s: float = 0.0, end_s: float | None = None,
+            options: ExtractOptions | None = None, fetch: bool = True) -> FeatureSequence:
+    """Extract the YouTube-8M features of one video (models loaded for this call).
+
+    For many videos, build one :class:`Extractor` and call :meth:`Extractor.run`.
+    """
+    return Extractor(options or ExtractOptions(), fetch=fetch).extract(path, start_s=start_s, end_s=end_s)
