@@ -10,6 +10,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class AtomicFile:
     """A temporary file beside ``path`` that becomes ``path`` only on :meth:`commit`.
 
@@ -24,6 +30,7 @@ class AtomicFile:
             prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent
         )
         self.tmp_path = Path(tmp_name)
+        os.chmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
         self.handle: BinaryIO = os.fdopen(fd, "wb")
 
     def commit(self) -> None:

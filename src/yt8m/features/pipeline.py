@@ -197,8 +197,8 @@ class Extractor:
                 items.put(("frame", job, (frame.period_time_us, image)))
             if self.options.audio:
                 if len(info.audio_streams) <= self.options.audio_stream:
-                    items.put(("no_audio", job, f"{job.path}: has no audio stream "
-                               f"{self.options.audio_stream}; extracted video features only"))
+                    items.put(("no_audio", job, f"has no audio stream {self.options.audio_stream}; "
+                               f"extracted video features only"))
                 else:
                     for batch in iter_log_mel_examples(job.path, audio_stream=self.options.audio_stream,
                                                        mode=self.options.audio_hop, start_us=job.start_us,
@@ -294,8 +294,6 @@ class Extractor:
         end_us = max(state.end_us, int(times[-1]) + 1)
         metadata = ClipMetadata(str(job.path.resolve()), job.start_us, end_us)
         features = FeatureSequence(rgb, times, audio, audio_times, metadata, list(state.notes))
-        if self.options.audio and state.has_audio:
-            features.notes += features.aligned_audio()[1]
         return Result(job, features=features, seconds=elapsed)
 
 

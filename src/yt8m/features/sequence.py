@@ -112,9 +112,16 @@ class FeatureSequence:
         return ms.make_features(self.metadata, tracks)
 
     def to_frame_record(self, video_id: str, labels: list[int] | npt.NDArray[np.int64] = ()) -> protos.SequenceExample:
-        """A YouTube-8M frame-level record: quantized, audio aligned on video seconds."""
+        """A YouTube-8M frame-level record: quantized, audio aligned on video seconds.
+
+        Its context also holds ``mean_rgb``/``mean_audio`` of the unquantized features,
+        so the same record serves the starter code's frame- and video-level readers.
+        """
         audio, _ = self.aligned_audio()
-        return make_frame_record(video_id, list(labels), quantize(self.rgb), quantize(audio))
+        if self.num_seconds == 0:
+            raise InputError(f"{self.source}: no video seconds to write")
+        return make_frame_record(video_id, list(labels), quantize(self.rgb), quantize(audio),
+                                 mean_rgb=self.rgb.mean(0), mean_audio=audio.mean(0))
 
     def to_video_record(self, video_id: str, labels: list[int] | npt.NDArray[np.int64] = ()) -> protos.Example:
         """A YouTube-8M video-level record: ``mean_rgb``/``mean_audio`` of the unquantized features."""

@@ -107,14 +107,23 @@ def _check_quantized(name: str, values: npt.ArrayLike, dim: int) -> npt.NDArray[
 
 def make_frame_record(
     video_id: str, labels: npt.ArrayLike, rgb: npt.ArrayLike, audio: npt.ArrayLike,
-    *, segments: Segments | None = None,
+    *, segments: Segments | None = None, mean_rgb: npt.ArrayLike | None = None,
+    mean_audio: npt.ArrayLike | None = None,
 ) -> protos.SequenceExample:
-    """Return a frame-level record from quantized ``rgb`` [T, 1024] and ``audio`` [T, 128]."""
+    """Return a frame-level record from quantized ``rgb`` [T, 1024] and ``audio`` [T, 128].
+
+    With ``mean_rgb`` and ``mean_audio`` (float, of the unquantized features) in its
+    context too, the record also reads as a video-level ``Example``.
+    """
     rgb_q = _check_quantized("rgb", rgb, RGB_DIM)
     audio_q = _check_quantized("audio", audio, AUDIO_DIM)
     record = protos.SequenceExample()
     ex.set_bytes(record.context, ID, [video_id])
     ex.set_int64(record.context, LABELS, labels)
+    if mean_rgb is not None:
+        ex.set_float(record.context, MEAN_RGB, mean_rgb)
+    if mean_audio is not None:
+        ex.set_float(record.context, MEAN_AUDIO, mean_audio)
     _set_segments(record.context, segments)
     for name, values in ((RGB, rgb_q), (AUDIO, audio_q)):
         feature_list = record.feature_lists.feature_list[name]

@@ -1,0 +1,139 @@
+"""``yt8m extract`` and ``yt8m convert``: videos to features, features.pb to dataset shards."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from yt8m.cli.app import SECONDS, cli
+from yt8m.errors import InputError
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Output file (one video, mediapipe/npz) or directory. "
+                   "[default: features.pb for one video, features/ for many]")
+@click.option("--format", "fmt", type=click.Choice(["mediapipe", "yt8m", "npz"]), default=None,
+              help="mediapipe: features.pb per video (the reference output); yt8m: quantized "
+                   "TFRecord shards for the starter code; npz: numpy arrays. "
+                   "[default: mediapipe for one video, yt8m for many]")
+@click.option("--start", "start_s", type=SECONDS, default=None, help="Clip start in seconds. [default: 0]")
+@click.option("--end", "end_s", type=SECONDS, default=None, help="Clip end in seconds (exclusive). "
+              "[default: the end of the video]")
+@click.option("--metadata", "metadata_path", type=click.Path(path_type=Path), default=None,
+              help="Take the video and clip window from a metadata.pb (see `yt8m metadata`).")
+@click.option("--device", default="cpu", show_default=True, help="PyTorch device: cpu, cuda, cuda:1, ...")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Frames per Inception batch (frames of several videos are batched together).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Videos decoded in parallel while the models run.")
+@click.option("--precision", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32",
+              show_default=True, help="Model precision (bfloat16 on CPUs with AVX512-BF16/AMX, "
+              "float16/bfloat16 on GPUs).")
+@click.option("--audio-hop", type=click.Choice(["mediapipe", "vggish"]), default="mediapipe", show_default=True,
+              help="mediapipe: one 0.96 s example per second (YouTube-8M); vggish: every 0.96 s.")
+@click.option("--audio-stream", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Which audio stream (counting audio streams only).")
+@click.option("--no-audio", is_flag=True, help="Video features only.")
+@click.option("--id-from", type=click.Choice(["stem", "path", "hash"]), default="stem", show_default=True,
+              help="Video id in records and output names: file stem, path, or content hash.")
+@click.option("--shard-size", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Videos per TFRecord shard (yt8m format).")
+@click.option("--shard-prefix", default="features", show_default=True, help="Shard file name prefix.")
+@click.option("--overwrite", is_flag=True, help="Redo videos whose outputs exist (default: skip them).")
+@click.option("--mirror", metavar="URL", default=None, help="Fetch missing weights from this mirror.")
+def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, start_s: float | None,
+            end_s: float | None, metadata_path: Path | None, device: str, batch_size: int, workers: int,
+            precision: str, audio_hop: str, audio_stream: int, no_audio: bool, id_from: str,
+            shard_size: int, shard_prefix: str, overwrite: bool, mirror: str | None) -> None:
+    """Extract YouTube-8M features from INPUTS: video files, directories or manifest CSVs.
+
+    Per second of video: 1024 PCA'd Inception v3 features and 128 PCA'd VGGish audio
+    features, exactly as MediaPipe's YouTube-8M pipeline computes them. Weights are
+    fetched on first use (see `yt8m models`). A rerun skips finished outputs; failed
+    videos are listed in failures.csv and make the exit code 1.
+    """
+    import os
+
+    from yt8m.batch import assign_ids, collect_inputs, default_output, run_batch
+    from yt8m.features.pipeline import Extractor, ExtractOptions
+    from yt8m.formats.mediasequence import get_clip_metadata, read_sequence_example
+
+    if mirror:
+        os.environ["YT8M_MIRROR"] = mirror
+    if metadata_path is not None:
+        if inputs or start_s is not None or end_s is not None:
+            raise InputError("--metadata gives the video and the clip window; do not also pass INPUT, "
+                             "--start or --end")
+        clip = get_clip_metadata(read_sequence_example(metadata_path), where=str(metadata_path))
+        inputs, start_s, end_s = (Path(clip.data_path),), clip.start_us / 1e6, clip.end_us / 1e6
+    if not inputs:
+        raise click.UsageError("give at least one INPUT (a video, a directory or a manifest .csv)")
+    if start_s is not None and end_s is not None and start_s >= end_s:
+        raise InputError(f"The clip start time ({start_s:g} s) must be less than the clip end time ({end_s:g} s).")
+    videos = collect_inputs(list(inputs))
+    fmt = fmt or ("mediapipe" if len(videos) == 1 else "yt8m")
+    videos = assign_ids(videos, id_from)  # type: ignore[arg-type]
+    out = output or default_output(videos, fmt)  # type: ignore[arg-type]
+    options = ExtractOptions(device=device, batch_size=batch_size, audio=not no_audio, audio_stream=audio_stream,
+                             audio_hop=audio_hop, precision=precision)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    extractor = Extractor(options)
+    report = run_batch(extractor, videos, fmt=fmt, out=out, workers=workers, overwrite=overwrite,  # type: ignore[arg-type]
+                       shard_size=shard_size, shard_prefix=shard_prefix, start_s=start_s or 0.0, end_s=end_s)
+    elapsed = time.perf_counter() - started
+    rate = f", {report.video_seconds / elapsed:.1f} video-s/s" if report.video_seconds else ""
+    click.echo(f"{len(report.done)} extracted ({report.video_seconds} video-seconds in {elapsed:.1f} s{rate}), "
+               f"{len(report.skipped)} skipped (already done), {len(report.failed)} failed -> {out}",
+               err=True)
+    if report.failed:
+        from yt8m.batch import FAILURES_FILE
+
+        where = out.parent if out.suffix in (".pb", ".npz") and len(videos) == 1 else out
+        raise _SomeFailed(f"{len(report.failed)} of {len(videos)} videos failed; see {where / FAILURES_FILE}")
+
+
+class _SomeFailed(InputError):
+    exit_code = 1
+
+
+@cli.command()
+@click.argument("features", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="The TFRecord shard to write.")
+@click.option("--id-from", type=click.Choice(["stem", "path", "clip"]), default="stem", show_default=True,
+              help="Record id: the features file's stem or path, or the stem of the clip's video path.")
+def convert(features: tuple[Path, ...], output: Path, id_from: str) -> None:
+    """Convert MediaPipe features.pb files (the reference's output) into one YouTube-8M shard.
+
+    Features are quantized as the dataset was, audio aligned on video seconds, and
+    mean_rgb/mean_audio added, so the shard reads with the starter code's readers.
+    Files that cannot be read are listed and skipped; the exit code is then 1.
+    """
+    from yt8m.errors import Yt8mError
+    from yt8m.features.sequence import FeatureSequence
+    from yt8m.formats.tfrecord import TFRecordWriter
+
+    failed = []
+    with TFRecordWriter(output) as writer:
+        for path in features:
+            try:
+                seq = FeatureSequence.read(path)
+                if id_from == "clip" and seq.metadata is not None:
+                    video_id = Path(seq.metadata.data_path).stem
+                else:
+                    video_id = path.as_posix() if id_from == "path" else path.name.split(".")[0]
+                for note in seq.aligned_audio()[1]:
+                    click.echo(f"yt8m: {path}: {note}", err=True)
+                writer.write(seq.to_frame_record(video_id).SerializeToString(deterministic=True))
+            except Yt8mError as exc:
+                failed.append(path)
+                click.echo(f"yt8m: failed: {exc}", err=True)
+    click.echo(f"{output}: {len(features) - len(failed)} records", err=True)
+    if failed:
+        raise _SomeFailed(f"{len(failed)} of {len(features)} files could not be converted")
+    sys.stdout.flush()
