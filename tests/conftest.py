@@ -102,3 +102,46 @@ def vggish_v1(tmp_path_factory: pytest.TempPathFactory):
     import official_fixtures as of
 
     return of.make_vggish_v1(tmp_path_factory.mktemp("vggish"))
+
+
+@pytest.fixture(scope="session")
+def weights_home(tmp_path_factory: pytest.TempPathFactory, official_files, vggish_v1) -> Path:
+    """A weights cache holding every extraction model, converted from the generated official files."""
+    home = tmp_path_factory.mktemp("weights_home")
+    old = os.environ.get("YT8M_HOME")
+    os.environ["YT8M_HOME"] = str(home)
+    try:
+        from yt8m.weights import store
+
+        store.import_files([official_files["inception-graph"], official_files["inception3-pca-mean"],
+                            official_files["inception3-pca-projection"], official_files["vggish-pca-mean"],
+                            official_files["vggish-pca-projection"], vggish_v1[0]])
+    finally:
+        if old is None:
+            os.environ.pop("YT8M_HOME", None)
+        else:
+            os.environ["YT8M_HOME"] = old
+    return home
+
+
+@pytest.fixture
+def with_weights(weights_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Use the session's converted weights (the cache is shared: do not modify it)."""
+    monkeypatch.setenv("YT8M_HOME", str(weights_home))
+    return weights_home
+
+
+@pytest.fixture(scope="session")
+def extractor(weights_home: Path):
+    """One Extractor (models loaded once) for the session."""
+    old = os.environ.get("YT8M_HOME")
+    os.environ["YT8M_HOME"] = str(weights_home)
+    try:
+        from yt8m.features.pipeline import Extractor, ExtractOptions
+
+        return Extractor(ExtractOptions(), fetch=False)
+    finally:
+        if old is None:
+            os.environ.pop("YT8M_HOME", None)
+        else:
+            os.environ["YT8M_HOME"] = old

@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()  # read once, at import: os.umask can only be read by setting it
 
 
 class AtomicFile:
@@ -30,7 +33,7 @@ class AtomicFile:
             prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent
         )
         self.tmp_path = Path(tmp_name)
-        os.chmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+        os.chmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
         self.handle: BinaryIO = os.fdopen(fd, "wb")
 
     def commit(self) -> None:

@@ -62,6 +62,7 @@ class BatchReport:
     done: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    failed_earlier: list[tuple[Path, str]] = field(default_factory=list)  # remembered from a killed run
     outputs: list[Path] = field(default_factory=list)
     video_seconds: int = 0
     notes: list[str] = field(default_factory=list)
@@ -294,8 +295,9 @@ def _write_failures(plan: _Plan, videos: list[VideoInput], report: BatchReport) 
     if plan.fmt == "yt8m":
         for v in videos:
             f = plan.failure_path(v)
-            if f.is_file():
-                failures.setdefault(str(v.path), f.read_text())
+            if f.is_file() and str(v.path) not in failures:
+                failures[str(v.path)] = f.read_text()
+                report.failed_earlier.append((v.path, failures[str(v.path)]))
     path = plan.failures_file
     if not failures:
         if path.is_file():

@@ -87,14 +87,16 @@ def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, star
                        shard_size=shard_size, shard_prefix=shard_prefix, start_s=start_s or 0.0, end_s=end_s)
     elapsed = time.perf_counter() - started
     rate = f", {report.video_seconds / elapsed:.1f} video-s/s" if report.video_seconds else ""
+    earlier = f" (and {len(report.failed_earlier)} in an earlier run)" if report.failed_earlier else ""
     click.echo(f"{len(report.done)} extracted ({report.video_seconds} video-seconds in {elapsed:.1f} s{rate}), "
-               f"{len(report.skipped)} skipped (already done), {len(report.failed)} failed -> {out}",
+               f"{len(report.skipped)} skipped (already done), {len(report.failed)} failed{earlier} -> {out}",
                err=True)
-    if report.failed:
+    failed = len(report.failed) + len(report.failed_earlier)
+    if failed:
         from yt8m.batch import FAILURES_FILE
 
         where = out.parent if out.suffix in (".pb", ".npz") and len(videos) == 1 else out
-        raise _SomeFailed(f"{len(report.failed)} of {len(videos)} videos failed; see {where / FAILURES_FILE}")
+        raise _SomeFailed(f"{failed} of {len(videos)} videos failed; see {where / FAILURES_FILE}")
 
 
 class _SomeFailed(InputError):
