@@ -66,6 +66,17 @@ ARTIFACTS: dict[str, Artifact] = {a.name: a for a in [
              "vggish_model.ckpt", "VGGish weights, TensorFlow V1 checkpoint (about 289 MB)"),
     Artifact("vggish-pca-params", "https://storage.googleapis.com/audioset/vggish_pca_params.npz",
              "vggish_pca_params.npz", "VGGish PCA (pca_eigen_vectors 128x128, pca_means 128)"),
+    Artifact("label-map",
+             "https://raw.githubusercontent.com/google/mediapipe/master/mediapipe/graphs/youtube8m/label_map.txt",
+             "label_map.txt", "YouTube-8M class names, line i is class i (3862 lines, UTF-8), from MediaPipe"),
+    Artifact("vocabulary", "https://research.google.com/youtube8m/csv/2/vocabulary.csv", "vocabulary.csv",
+             "YouTube-8M vocabulary (Index, TrainVideoCount, KnowledgeGraphId, Name, WikiUrl, ...), CSV"),
+    Artifact("segment-label-ids",
+             "https://raw.githubusercontent.com/google/youtube-8m/master/segment_label_ids.csv",
+             "segment_label_ids.csv", "The 1000 classes of the 2019 segment-rated data (a whitelist)"),
+    Artifact("baseline-savedmodel", "http://data.yt8m.org/models/baseline/saved_model.tar.gz",
+             "saved_model.tar.gz", "Baseline classifier, TF1 SavedModel: rgb_and_audio [batch, frames, 1152] "
+             "and num_frames [batch, 1] -> predictions [batch, 3862] (`--model baseline`)"),
 ]}
 
 MODELS: dict[str, ModelSpec] = {m.name: m for m in [

@@ -1,0 +1,185 @@
+"""Commands about classifiers: ``yt8m predict``, ``yt8m predict-dataset`` and ``yt8m eval``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from yt8m.cli.app import cli
+
+_MODEL_HELP = ("The classifier: a yt8m native model directory, a TensorFlow SavedModel directory, a .tar.gz "
+               "of either, or 'baseline' (the official baseline SavedModel, fetched on first use; needs "
+               "TensorFlow).")
+_LABELS_HELP = ("Class names: label_map.txt or vocabulary.csv. [default: the cached label map, if any; "
+                "`yt8m models download label-map` fetches it]")
+
+
+def _model_option(required: bool = True):  # noqa: ANN202 - a click decorator
+    return click.option("-m", "--model", "model", required=required, metavar="MODEL", help=_MODEL_HELP)
+
+
+def _device_option():  # noqa: ANN202 - a click decorator
+    return click.option("--device", default="cpu", show_default=True,
+                        help="Torch device for native models (e.g. cuda).")
+
+
+def _write_text(path: Path | None, text: str) -> None:
+    if path is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    from yt8m._files import write_bytes_atomic
+
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@_model_option()
+@click.option("--segment-size", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Seconds per window.")
+@click.option("--overlap", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Seconds shared by consecutive windows (less than the segment size).")
+@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Labels per window.")
+@click.option("--video-top-k", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Labels for the whole video.")
+@click.option("--labels", "labels_path", type=click.Path(path_type=Path), default=None, help=_LABELS_HELP)
+@click.option("--format", "output_format", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Where to write (default: stdout).")
+@_device_option()
+def predict(input_path: Path, model: str, segment_size: int, overlap: int, top_k: int, video_top_k: int,
+            labels_path: Path | None, output_format: str, output: Path | None, device: str) -> None:
+    """Label one video's features (a features.pb or .npz) with a YouTube-8M classifier.
+
+    Windows of SEGMENT-SIZE seconds overlapping by OVERLAP (starting at 0, s-o, 2(s-o),
+    ...; a tail shorter than a window is dropped) each get their TOP-K labels, and the
+    whole video its VIDEO-TOP-K. JSON has per window start_s, end_s and labels (index,
+    name, score); CSV has one row per label. Features without audio are scored with zero
+    (mean) audio, which the output says.
+    """
+    from yt8m.inference.classifiers import load_classifier
+    from yt8m.inference.labels import resolve_label_map
+    from yt8m.inference.predict import load_local_features, predict_local, predictions_csv
+    from yt8m.inference.windows import local_windows
+
+    local_windows(0, segment_size=segment_size, overlap=overlap)  # validate the options before any work
+    features = load_local_features(input_path)
+    with load_classifier(model, device=device) as classifier:
+        notes: list[str] = []
+        labels = resolve_label_map(labels_path, num_classes=classifier.num_classes, model=model, notes=notes)
+        result = predict_local(features, classifier, segment_size=segment_size, overlap=overlap, top_k=top_k,
+                               video_top_k=video_top_k, labels=labels)
+    result["notes"] += notes
+    text = (json.dumps(result, indent=2, ensure_ascii=False) + "\n" if output_format == "json"
+            else predictions_csv(result))
+    _write_text(output, text)
+
+
+@cli.command("predict-dataset")
+@click.argument("shards", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_model_option()
+@click.option("--record-index", type=int, default=None, help="Only this record (0-based) of the one SHARD.")
+@click.option("--segment-size", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Seconds per window (min(record seconds, this)); one window ends at every second.")
+@click.option("--top-k", type=click.IntRange(min=1), default=9, show_default=True, help="Labels per window.")
+@click.option("--labels", "labels_path", type=click.Path(path_type=Path), default=None, help=_LABELS_HELP)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Windows as JSON lines, one record per line (default: stdout, unless a submission is "
+                   "asked for).")
+@click.option("--submission", type=click.Path(path_type=Path), default=None,
+              help="Write a video-level submission (VideoId,LabelConfidencePairs; top 20 per video).")
+@click.option("--segment-submission", type=click.Path(path_type=Path), default=None,
+              help="Write a segment-level submission (Class,Segments; 5 s segments).")
+@click.option("--whitelist", type=click.Path(path_type=Path), default=None,
+              help="Class ids for --segment-submission, one per line (e.g. segment_label_ids.csv).")
+@click.option("--segment-cap", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Segments kept per class in --segment-submission.")
+@_device_option()
+def predict_dataset(shards: tuple[Path, ...], model: str, record_index: int | None, segment_size: int, top_k: int,
+                    labels_path: Path | None, output: Path | None, submission: Path | None,
+                    segment_submission: Path | None, whitelist: Path | None, segment_cap: int, device: str) -> None:
+    """Label the records of YouTube-8M TFRecord SHARDS with a classifier.
+
+    Each record is dequantized; a window of min(seconds, SEGMENT-SIZE) seconds ends at
+    every second (stamped with its last second) and gets its TOP-K labels. Shards are
+    streamed and records batched together.
+    """
+    from yt8m.inference.classifiers import load_classifier
+    from yt8m.inference.dataset import check_shards
+    from yt8m.inference.labels import read_class_ids, resolve_label_map
+    from yt8m.inference.predict_dataset import predict_dataset as run
+
+    check_shards(list(shards), record_index=record_index)
+    classes = read_class_ids(whitelist) if whitelist is not None else None
+    windows_out = output if output is not None else (sys.stdout if not (submission or segment_submission) else None)
+    with load_classifier(model, device=device) as classifier:
+        notes: list[str] = []
+        labels = None
+        if windows_out is not None:
+            labels = resolve_label_map(labels_path, num_classes=classifier.num_classes, model=model, notes=notes)
+            for note in notes:
+                click.echo(f"yt8m: note: {note}", err=True)
+        result = run(list(shards), classifier, record_index=record_index, segment_size=segment_size, top_k=top_k,
+                     labels=labels, windows_out=windows_out, submission=submission,
+                     segment_submission=segment_submission, whitelist=classes, segment_cap=segment_cap)
+    click.echo(f"{result.records} records, {result.windows} windows in {result.elapsed_s:.1f} s "
+               f"({result.records_per_s:.1f} records/s)", err=True)
+
+
+@cli.command("eval")
+@click.argument("shards", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_model_option(required=False)
+@click.option("--predictions", type=click.Path(path_type=Path), default=None,
+              help="Score this submission file (video- or segment-level) instead of a model.")
+@click.option("--whitelist", type=click.Path(path_type=Path), default=None,
+              help="Classes of the segment ranking built from --model (default: every rated class).")
+@click.option("--segment-top-n", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Segments per class that the segment MAP scores.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_device_option()
+def eval_(shards: tuple[Path, ...], model: str | None, predictions: Path | None, whitelist: Path | None,
+          segment_top_n: int, as_json: bool, device: str) -> None:
+    """Score a classifier (--model) or a submission (--predictions) on labelled SHARDS.
+
+    Video level: Hit@1, PERR, GAP@20 and mAP (over classes with a positive), as the
+    YouTube-8M starter code computes them. Segment level (2019 shards with segment
+    ratings): MAP over the top SEGMENT-TOP-N segments per class.
+    """
+    from yt8m.errors import InputError
+    from yt8m.inference.dataset import check_shards
+    from yt8m.inference.evaluate import evaluate_model, evaluate_submission
+
+    if (model is None) == (predictions is None):
+        raise InputError("give exactly one of --model and --predictions")
+    check_shards(list(shards))
+    if predictions is not None:
+        result = evaluate_submission(list(shards), predictions, segment_top_n=segment_top_n)
+    else:
+        from yt8m.inference.classifiers import load_classifier
+
+        with load_classifier(model, device=device) as classifier:  # type: ignore[arg-type]
+            result = evaluate_model(list(shards), classifier, whitelist=whitelist, segment_top_n=segment_top_n)
+    click.echo(json.dumps(result, indent=2) if as_json else _format_metrics(result))
+
+
+def _number(value: object) -> str:
+    return "n/a" if value is None else f"{value:.6f}" if isinstance(value, float) else str(value)
+
+
+def _format_metrics(result: dict) -> str:
+    lines = []
+    video = result.get("video")
+    if video:
+        lines += [f"videos: {video['num_videos']}", f"Hit@1: {_number(video['hit_at_one'])}",
+                  f"PERR: {_number(video['perr'])}", f"GAP@20: {_number(video['gap'])}",
+                  f"mAP: {_number(video['map'])} (over {video['num_classes_with_positives']} classes with a "
+                  f"positive)"]
+    segments = result.get("segments")
+    if segments:
+        lines += [f"rated segments: {segments['rated_segments']}",
+                  f"segment MAP@{segments['top_n']}: {_number(segments['map'])} (over "
+                  f"{segments['num_classes_scored']} of {segments['num_classes']} classes)"]
+    return "\n".join(lines) if lines else "no labels to score"
