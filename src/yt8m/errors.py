@@ -36,3 +36,11 @@ class WeightsError(Yt8mError):
     """Model weights are missing, corrupt or cannot be fetched."""
 
     exit_code = 3
+
+
+class FetchError(WeightsError):
+    """An artifact could not be downloaded; ``summary`` says what happened in one clause."""
+
+    def __init__(self, message: str, *, summary: str) -> None:
+        super().__init__(message)
+        self.summary = summary

@@ -36,6 +36,7 @@ from yt8m.features.vggish import vggish
 from yt8m.formats.mediasequence import ClipMetadata
 from yt8m.media.probe import MediaInfo, probe
 from yt8m.media.video import sample_frames_1hz
+from yt8m.weights.store import ensure_models
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ class Extractor:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise InputError("--device cuda was asked for, but PyTorch sees no CUDA device here")
         self.dtype = _DTYPES[options.precision]
+        ensure_models(("inception", "inception-pca") + (("vggish", "vggish-pca") if options.audio else ()),
+                      fetch=fetch)
         self.inception = inception_v3(device=self.device, fetch=fetch).to(self.dtype)
         self.rgb_pca = load_pca("inception-pca", fetch=fetch)
         self.vggish = vggish(device=self.device, fetch=fetch).to(self.dtype) if options.audio else None

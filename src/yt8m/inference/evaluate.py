@@ -71,19 +71,10 @@ def _add_ratings(ratings: SegmentRatings, record: RecordFeatures) -> None:
         ratings.add(record.video_id, s.labels.tolist(), s.start_times.tolist(), s.scores.tolist())
 
 
-def _first_record_rated(shard: str | os.PathLike[str]) -> bool:
-    first = next(iter_dataset_records([shard]), None)
-    return first is not None and first.segments is not None
-
-
 def _rated_classes(shards: Sequence[str | os.PathLike[str]]) -> list[int]:
-    """Every class with a segment rating in ``shards`` (a pass that reads records, no model).
-
-    Shards whose first record has no ratings are taken to have none (and are not read on).
-    """
-    rated = [s for s in shards if _first_record_rated(s)]
+    """Every class with a segment rating in ``shards`` (a pass that parses records, no model)."""
     classes: set[int] = set()
-    for record in iter_dataset_records(rated) if rated else ():
+    for record in iter_dataset_records(shards):
         if record.segments is not None:
             classes.update(record.segments.labels.tolist())
     return sorted(classes)
@@ -95,7 +86,8 @@ def evaluate_model(shards: Sequence[str | os.PathLike[str]], classifier: Classif
     """Metrics of ``classifier`` on ``shards``: ``{"video": {...}, "segments": {...} or None}``.
 
     The segment ranking offers the ``whitelist`` classes (default: every class with a
-    segment rating in the shards, found by a first pass over them).
+    segment rating in the shards, found by a first pass that parses every record; a
+    whitelist saves that pass).
     """
     batcher = _Batcher(classifier.num_classes, top_k)
     ratings = SegmentRatings()

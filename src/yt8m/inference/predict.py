@@ -68,9 +68,11 @@ def _row_times(stamps_us: npt.NDArray[np.int64], notes: list[str]) -> npt.NDArra
 
 def features_from_sequence(sequence: FeatureSequence, *, source: str) -> LocalFeatures:
     """Turn extracted features into model rows, audio aligned on video seconds."""
-    audio, notes = sequence.aligned_audio()
-    notes = [n for n in sequence.notes if n not in notes] + notes
-    if not sequence.has_audio:
+    audio, aligned = sequence.aligned_audio()
+    notes = list(sequence.notes)
+    if sequence.has_audio:
+        notes += [n for n in aligned if n not in notes]
+    else:
         notes.append("the features hold no audio: audio features were assumed to be zeros (the mean audio "
                      "embedding) for every second")
     frames = np.concatenate([sequence.rgb, audio], axis=1).astype(np.float32)
@@ -113,7 +115,7 @@ def load_local_features(path: str | os.PathLike[str]) -> LocalFeatures:
         raise
     features = features_from_sequence(sequence, source=str(p))
     for note in features.notes:
-        log.warning("%s: %s", p, note)
+        log.warning("%s", note if note.startswith(str(p)) else f"{p}: {note}")
     return features
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
-from yt8m.errors import WeightsError
+from yt8m.errors import FetchError, WeightsError
 from yt8m.weights import cache
 from yt8m.weights.registry import Artifact
 
@@ -113,10 +113,9 @@ def _download(artifact: Artifact, url: str, part: Path, *, progress: bool | None
                 attempt += 1
                 if attempt > retries or _unreachable(exc):
                     tries = f" (gave up after {attempt} attempts)" if attempt > 1 else ""
-                    raise WeightsError(
-                        f"cannot fetch artifact {artifact.name!r} from {url}: {_reason(exc)}{tries}. "
-                        + how_to_provide(artifact, artifact.url)
-                    ) from None
+                    summary = f"cannot fetch artifact {artifact.name!r} from {url}: {_reason(exc)}{tries}"
+                    raise FetchError(f"{summary}. " + how_to_provide(artifact, artifact.url),
+                                     summary=summary) from None
                 log.warning("download of %s interrupted (%s); retrying", artifact.name, _reason(exc))
                 time.sleep(backoff_s * 2 ** (attempt - 1))
     finally:
@@ -155,10 +154,8 @@ def _transfer(url: str, part: Path, have: int, bar: tqdm, timeout_s: float,
         if response.status_code == 416 and have:  # we already have everything
             return have
         if response.status_code not in (200, 206):
-            raise WeightsError(
-                f"cannot fetch artifact {artifact.name!r}: HTTP {response.status_code} "
-                f"{response.reason} from {url}"
-            )
+            summary = f"cannot fetch artifact {artifact.name!r}: HTTP {response.status_code} {response.reason} from {url}"
+            raise FetchError(summary, summary=summary)
         resumed = response.status_code == 206
         if not resumed and have:  # the server ignored Range: start over
             part.unlink()

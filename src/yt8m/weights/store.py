@@ -20,10 +20,10 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from yt8m.errors import WeightsError
+from yt8m.errors import FetchError, WeightsError
 from yt8m.weights import cache, convert
-from yt8m.weights.download import fetch_artifact, how_to_provide
-from yt8m.weights.registry import ARTIFACTS, MODELS, ModelSpec
+from yt8m.weights.download import MIRROR_ENV, fetch_artifact, how_to_provide
+from yt8m.weights.registry import ARTIFACTS, MODELS, Artifact, ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,42 @@ def _convert_and_store(spec: ModelSpec, sources: dict[str, Path]) -> None:
         shapes={k: list(v.shape) for k, v in converted.tensors.items()}, meta=converted.meta,
     )
     log.info("converted %s from %s", spec.name, where)
+
+
+def missing_artifacts(models: list[str] | tuple[str, ...]) -> list[Artifact]:
+    """The preferred artifacts of those ``models`` that are neither converted nor cached."""
+    manifest = cache.read_manifest()
+    out = []
+    for name in models:
+        spec = _spec(name)
+        if name in manifest["models"] and model_path(name).is_file():
+            continue
+        if any(all(_cached_artifact(a) for a in alt) for alt in spec.alternatives):
+            continue
+        out += [ARTIFACTS[a] for a in spec.preferred if _cached_artifact(a) is None]
+    return out
+
+
+def ensure_models(models: list[str] | tuple[str, ...], *, fetch: bool = True) -> None:
+    """Make sure ``models`` are converted, fetching what is missing.
+
+    When fetching fails, the error lists every file still missing for all of ``models``
+    with its URL, so a user without network can fetch them all in one go.
+    """
+    try:
+        for name in models:
+            load(name, fetch=fetch)
+    except FetchError as exc:
+        missing = missing_artifacts(models)
+        if not missing:
+            raise
+        files = " ".join(a.filename for a in missing)
+        urls = " ".join(a.url or a.filename for a in missing)
+        raise WeightsError(
+            f"{exc.summary}. The weights it needs are not in the cache ({cache.cache_dir()}): fetch {urls} on a "
+            f"machine with network and run `yt8m models import {files}`, or serve those files under a mirror "
+            f"and pass --mirror URL (or set {MIRROR_ENV})."
+        ) from None
 
 
 def download(names: list[str], *, mirror: str | None = None, progress: bool | None = None) -> list[str]:
