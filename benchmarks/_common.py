@@ -16,6 +16,33 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 
+#: TensorFlow code building VGGish as vggish_slim does and restoring it from the V1
+#: checkpoint at ``CKPT``: defines ``x`` (placeholder [None, 96, 64]), ``emb`` (fc2
+#: BiasAdd) and the session ``vsess``. Used by the benchmarks' TensorFlow peers.
+TF_VGGISH = r"""
+vg = tf.Graph()
+with vg.as_default():
+    x = tf.compat.v1.placeholder(tf.float32, [None, 96, 64])
+    net = tf.reshape(x, [-1, 96, 64, 1])
+    v = lambda n, s: tf.compat.v1.get_variable(n, s, tf.float32)
+    def conv(net, s, cin, cout):
+        w, b = v(s + "/weights", [3, 3, cin, cout]), v(s + "/biases", [cout])
+        return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(net, w, 1, "SAME"), b))
+    pool = lambda n: tf.nn.max_pool2d(n, 2, 2, "SAME")
+    net = pool(conv(net, "vggish/conv1", 1, 64))
+    net = pool(conv(net, "vggish/conv2", 64, 128))
+    net = pool(conv(conv(net, "vggish/conv3/conv3_1", 128, 256), "vggish/conv3/conv3_2", 256, 256))
+    net = pool(conv(conv(net, "vggish/conv4/conv4_1", 256, 512), "vggish/conv4/conv4_2", 512, 512))
+    net = tf.reshape(net, [-1, 12288])
+    fc = lambda n, s, i, o: tf.nn.bias_add(tf.matmul(n, v(s + "/weights", [i, o])), v(s + "/biases", [o]))
+    net = tf.nn.relu(fc(net, "vggish/fc1/fc1_1", 12288, 4096))
+    net = tf.nn.relu(fc(net, "vggish/fc1/fc1_2", 4096, 4096))
+    emb = fc(net, "vggish/fc2", 4096, 128)
+    vsess = tf.compat.v1.Session(graph=vg)
+    tf.compat.v1.train.Saver().restore(vsess, CKPT)
+"""
+
+
 def ensure_weights(work: Path) -> Path:
     """Point ``$YT8M_HOME`` at a cache with all extraction models; return it."""
     from yt8m.weights import cache, store

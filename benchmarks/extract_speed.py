@@ -41,24 +41,8 @@ g = tf.Graph()
 with g.as_default():
     tf.import_graph_def(gd, name="")
 sess = tf.compat.v1.Session(graph=g)
-# VGGish as vggish_slim builds it, restored from the V1 checkpoint.
-vg = tf.Graph()
-with vg.as_default():
-    x = tf.compat.v1.placeholder(tf.float32, [None, 96, 64])
-    net = tf.reshape(x, [-1, 96, 64, 1])
-    v = lambda n, s: tf.compat.v1.get_variable(n, s, tf.float32)
-    def conv(net, s, cin, cout):
-        return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(net, v(s + "/weights", [3, 3, cin, cout]), 1, "SAME"), v(s + "/biases", [cout])))
-    pool = lambda n: tf.nn.max_pool2d(n, 2, 2, "SAME")
-    net = pool(conv(net, "vggish/conv1", 1, 64)); net = pool(conv(net, "vggish/conv2", 64, 128))
-    net = pool(conv(conv(net, "vggish/conv3/conv3_1", 128, 256), "vggish/conv3/conv3_2", 256, 256))
-    net = pool(conv(conv(net, "vggish/conv4/conv4_1", 256, 512), "vggish/conv4/conv4_2", 512, 512))
-    net = tf.reshape(net, [-1, 12288])
-    fc = lambda n, s, i, o: tf.nn.bias_add(tf.matmul(n, v(s + "/weights", [i, o])), v(s + "/biases", [o]))
-    net = tf.nn.relu(fc(net, "vggish/fc1/fc1_1", 12288, 4096)); net = tf.nn.relu(fc(net, "vggish/fc1/fc1_2", 4096, 4096))
-    emb = fc(net, "vggish/fc2", 4096, 128)
-    vsess = tf.compat.v1.Session(graph=vg)
-    tf.compat.v1.train.Saver().restore(vsess, args["ckpt"])
+CKPT = args["ckpt"]
+@@TF_VGGISH@@
 setup = time.perf_counter() - t0
 t0 = time.perf_counter()
 cap = cv2.VideoCapture(args["video"])
@@ -78,6 +62,8 @@ for k in range(len(examples)):
 elapsed = time.perf_counter() - t0
 print(json.dumps({"seconds": elapsed, "setup": setup, "frames": frames, "chosen": len(outs)}))
 """
+
+_REFERENCE = _REFERENCE.replace("@@TF_VGGISH@@", _common.TF_VGGISH)
 
 _MEMORY = r"""
 import json, sys, resource
@@ -157,7 +143,6 @@ def main() -> None:
             print("reference approach failed:", proc.stderr[-2000:])
         else:
             ref = json.loads(proc.stdout.strip().splitlines()[-1])
-            best = min(limit_s, wall)
             print(f"reference approach (OpenCV + TF GraphDef one frame at a time + TF VGGish): "
                   f"{ref['seconds']:.2f} s for {ref['chosen']} frames of {ref['frames']} decoded; "
                   f"yt8m (workers=2) is {ref['seconds'] / wall:.2f}x faster")

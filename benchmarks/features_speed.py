@@ -52,23 +52,9 @@ import json, sys, time, os
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np, tensorflow as tf
 a = json.loads(sys.argv[1])
-g = tf.Graph()
-with g.as_default():
-    x = tf.compat.v1.placeholder(tf.float32, [None, 96, 64])
-    net = tf.reshape(x, [-1, 96, 64, 1])
-    v = lambda n, s: tf.compat.v1.get_variable(n, s, tf.float32)
-    def conv(net, s, cin, cout):
-        return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(net, v(s + "/weights", [3, 3, cin, cout]), 1, "SAME"), v(s + "/biases", [cout])))
-    pool = lambda n: tf.nn.max_pool2d(n, 2, 2, "SAME")
-    net = pool(conv(net, "vggish/conv1", 1, 64)); net = pool(conv(net, "vggish/conv2", 64, 128))
-    net = pool(conv(conv(net, "vggish/conv3/conv3_1", 128, 256), "vggish/conv3/conv3_2", 256, 256))
-    net = pool(conv(conv(net, "vggish/conv4/conv4_1", 256, 512), "vggish/conv4/conv4_2", 512, 512))
-    net = tf.reshape(net, [-1, 12288])
-    fc = lambda n, s, i, o: tf.nn.bias_add(tf.matmul(n, v(s + "/weights", [i, o])), v(s + "/biases", [o]))
-    net = tf.nn.relu(fc(net, "vggish/fc1/fc1_1", 12288, 4096)); net = tf.nn.relu(fc(net, "vggish/fc1/fc1_2", 4096, 4096))
-    emb = fc(net, "vggish/fc2", 4096, 128)
-    sess = tf.compat.v1.Session(graph=g)
-    tf.compat.v1.train.Saver().restore(sess, a["ckpt"])
+CKPT = a["ckpt"]
+@@TF_VGGISH@@
+sess, emb = vsess, emb
 ex = np.load(a["examples"])
 out = {}
 for bs in (1, 128):
@@ -80,6 +66,9 @@ for bs in (1, 128):
     out[str(bs)] = n / (time.perf_counter() - t)
 print(json.dumps(out))
 """
+
+
+_TF_VGGISH = _TF_VGGISH.replace("@@TF_VGGISH@@", _common.TF_VGGISH)
 
 
 def _tf(code: str, **kwargs: str) -> dict:
@@ -117,7 +106,6 @@ def main() -> None:
     from yt8m.features.logmel import log_mel_examples_from_file
 
     official = args.work / "official"
-    rng = np.random.default_rng(0)
     frames = [f.rgb for f in sample_frames_1hz(video, 0, 17_000_000)][:16]
 
     # --- Inception ---------------------------------------------------------------------------

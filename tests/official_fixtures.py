@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import io
-import struct
 import tarfile
 from pathlib import Path
 

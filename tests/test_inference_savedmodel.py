@@ -14,39 +14,44 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tf_oracle import run_tf
 from yt8m.errors import Yt8mError
 from yt8m.inference.classifiers import build_model, load_classifier, save_native
-from yt8m.inference.classifiers.loader import recognise_model_dir
+from yt8m.inference.classifiers.loader import recognise_model_dir, resolve_model
 
 pytestmark = pytest.mark.oracle
 
 NUM_CLASSES = 23
 
 _BUILD = """
-import os
 weights = np.asarray(args["weights"], np.float32)
 biases = np.asarray(args["biases"], np.float32)
-graph = tf.Graph()
-with graph.as_default():
-    rgb_and_audio = tf.compat.v1.placeholder(tf.float32, [None, None, 1152], name="rgb_and_audio")
-    num_frames = tf.compat.v1.placeholder(tf.int32, [None, 1], name="num_frames")
-    model_input = tf.nn.l2_normalize(rgb_and_audio, 2)  # train.py: l2_normalize over the feature axis
-    counts = tf.cast(tf.squeeze(num_frames, 1), tf.float32)  # export_model_mediapipe.py squeezes [batch, 1]
-    avg_pooled = tf.reduce_sum(model_input, axis=[1]) / tf.expand_dims(counts, 1)
-    w = tf.compat.v1.get_variable("fully_connected/weights", initializer=weights)
-    b = tf.compat.v1.get_variable("fully_connected/biases", initializer=biases)
-    predictions = tf.nn.sigmoid(tf.matmul(avg_pooled, w) + b)
-    if args["extra_input"]:
-        tf.compat.v1.placeholder(tf.float32, [None], name="unused")
-    session = tf.compat.v1.Session(graph=graph)
-    session.run(tf.compat.v1.global_variables_initializer())
-    inputs = {args["features_key"]: rgb_and_audio, "num_frames": num_frames}
-    signature = tf.compat.v1.saved_model.predict_signature_def(inputs, {"predictions": predictions})
-    builder = tf.compat.v1.saved_model.Builder(args["export_dir"])
-    builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={"serving_default": signature})
-    builder.save()
+
+
+def build(export_dir, features_key):
+    graph = tf.Graph()
+    with graph.as_default():
+        rgb_and_audio = tf.compat.v1.placeholder(tf.float32, [None, None, 1152], name="rgb_and_audio")
+        num_frames = tf.compat.v1.placeholder(tf.int32, [None, 1], name="num_frames")
+        model_input = tf.nn.l2_normalize(rgb_and_audio, 2)  # train.py: l2_normalize over the feature axis
+        counts = tf.cast(tf.squeeze(num_frames, 1), tf.float32)  # export_model_mediapipe.py squeezes [batch, 1]
+        avg_pooled = tf.reduce_sum(model_input, axis=[1]) / tf.expand_dims(counts, 1)
+        w = tf.compat.v1.get_variable("fully_connected/weights", initializer=weights)
+        b = tf.compat.v1.get_variable("fully_connected/biases", initializer=biases)
+        predictions = tf.nn.sigmoid(tf.matmul(avg_pooled, w) + b)
+        session = tf.compat.v1.Session(graph=graph)
+        session.run(tf.compat.v1.global_variables_initializer())
+        inputs = {features_key: rgb_and_audio, "num_frames": num_frames}
+        signature = tf.compat.v1.saved_model.predict_signature_def(inputs, {"predictions": predictions})
+        builder = tf.compat.v1.saved_model.Builder(export_dir)
+        builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={"serving_default": signature})
+        builder.save()
+
+
+build(args["export_dir"], "rgb_and_audio")
+build(args["wrong_dir"], "features")
 
 # The oracle: load what was saved into a fresh session and run the signature directly.
 x = np.asarray(args["features"], np.float32)
@@ -54,7 +59,7 @@ n = np.asarray(args["num_frames"], np.int32).reshape(-1, 1)
 with tf.Graph().as_default() as g2, tf.compat.v1.Session(graph=g2) as s2:
     meta = tf.compat.v1.saved_model.loader.load(s2, ["serve"], args["export_dir"])
     sig = meta.signature_def["serving_default"]
-    feed = {sig.inputs[args["features_key"]].name: x, sig.inputs["num_frames"].name: n}
+    feed = {sig.inputs["rgb_and_audio"].name: x, sig.inputs["num_frames"].name: n}
     result = s2.run(sig.outputs["predictions"].name, feed_dict=feed).tolist()
 """
 
@@ -74,19 +79,20 @@ def _batch(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return x, n
 
 
-def _build(directory: Path, *, features_key: str = "rgb_and_audio", extra_input: bool = False) -> np.ndarray:
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A good SavedModel (and TensorFlow's own scores of :func:`_batch`) and one with a wrong input name."""
+    d = tmp_path_factory.mktemp("savedmodel")
     weights, biases = _weights()
     x, n = _batch()
-    out = run_tf(_BUILD, directory, export_dir=str(directory / "saved_model"), weights=weights.tolist(),
-                 biases=biases.tolist(), features=x.tolist(), num_frames=n.tolist(), features_key=features_key,
-                 extra_input=extra_input)
-    return np.asarray(out, np.float32)
+    out = run_tf(_BUILD, d, export_dir=str(d / "saved_model"), wrong_dir=str(d / "wrong" / "saved_model"),
+                 weights=weights.tolist(), biases=biases.tolist(), features=x.tolist(), num_frames=n.tolist())
+    return {"path": d / "saved_model", "expected": np.asarray(out, np.float32), "wrong": d / "wrong" / "saved_model"}
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
-    d = tmp_path_factory.mktemp("savedmodel")
-    return d / "saved_model", _build(d)
+def saved_model(saved_models) -> tuple[Path, np.ndarray]:
+    return saved_models["path"], saved_models["expected"]
 
 
 def test_savedmodel_matches_a_direct_tensorflow_session(saved_model) -> None:
@@ -106,22 +112,23 @@ def test_native_frame_logistic_with_the_same_weights_agrees(saved_model, tmp_pat
     _, expected = saved_model
     weights, biases = _weights()
     model = build_model("frame_logistic", num_classes=NUM_CLASSES)
-    model.classifier.fully_connected.weights.data[:] = __import__("torch").from_numpy(weights)
-    model.classifier.fully_connected.biases.data[:] = __import__("torch").from_numpy(biases)
+    model.classifier.fully_connected.weights.data[:] = torch.from_numpy(weights)
+    model.classifier.fully_connected.biases.data[:] = torch.from_numpy(biases)
     x, n = _batch()
     with load_classifier(save_native(model, tmp_path / "native")) as native:
         np.testing.assert_allclose(native.predict(x, n), expected, rtol=0, atol=2e-6)
 
 
 def test_savedmodel_from_a_tar_gz_one_folder_down(saved_model, tmp_path, yt8m_home) -> None:
-    path, expected = saved_model
+    path, _ = saved_model
     archive = tmp_path / "saved_model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(path, arcname="saved_model")  # the official archive's layout: a folder inside
-    x, n = _batch()
-    with load_classifier(archive) as classifier:
-        np.testing.assert_allclose(classifier.predict(x, n), expected, rtol=0, atol=1e-6)
-    assert any(yt8m_home.joinpath("classifiers").iterdir())  # unpacked into the cache, not beside the archive
+    kind, unpacked = resolve_model(archive)
+    assert kind == "savedmodel" and unpacked.name == "saved_model"
+    assert unpacked.is_relative_to(yt8m_home / "classifiers")  # unpacked into the cache, not beside the archive
+    assert (unpacked / "saved_model.pb").read_bytes() == (path / "saved_model.pb").read_bytes()
+    assert resolve_model(archive) == (kind, unpacked)  # unpacked once
 
 
 def test_predict_dataset_cli_with_a_savedmodel(saved_model, tmp_path, run_cli) -> None:
@@ -148,7 +155,6 @@ def test_predict_dataset_cli_with_a_savedmodel(saved_model, tmp_path, run_cli) -
         np.testing.assert_allclose([label["score"] for label in w["labels"]], np.sort(scores)[::-1][:4], atol=1e-5)
 
 
-def test_savedmodel_with_the_wrong_signature_is_a_clear_error(tmp_path) -> None:
-    _build(tmp_path, features_key="features")
+def test_savedmodel_with_the_wrong_signature_is_a_clear_error(saved_models) -> None:
     with pytest.raises(Yt8mError, match="must have inputs 'rgb_and_audio' and 'num_frames'.*'features'"):
-        load_classifier(tmp_path / "saved_model")
+        load_classifier(saved_models["wrong"])

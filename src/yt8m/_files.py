@@ -67,6 +67,21 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     target.commit()
 
 
+def read_input_bytes(path: str | os.PathLike[str], *, expected: str = "a file") -> bytes:
+    """Read a user's input file whole, turning OS errors into one-line :class:`InputError`."""
+    from yt8m.errors import InputError
+
+    p = Path(path)
+    try:
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{p}: is a directory, expected {expected}") from None
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror})") from exc
+
+
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
     with atomic_write(path) as handle:

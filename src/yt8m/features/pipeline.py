@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from yt8m.errors import InputError, Yt8mError
-from yt8m.features.inception import INPUT_SIZE, inception_v3, preprocess
+from yt8m.features.inception import inception_v3, preprocess
 from yt8m.features.logmel import iter_log_mel_examples
 from yt8m.features.pca import load_pca
 from yt8m.features.sequence import FeatureSequence

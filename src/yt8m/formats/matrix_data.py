@@ -7,12 +7,12 @@ row-major order; see SPEC section 1.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from yt8m._files import read_input_bytes
 from yt8m.errors import InputError
 from yt8m.formats import protos
 from yt8m.formats.messages import parse_strict
@@ -53,9 +53,4 @@ def matrix_layout(data: bytes) -> Layout:
 
 def read_matrix(path: str | os.PathLike[str]) -> npt.NDArray[np.float32]:
     """Read a MatrixData ``.pb`` file."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
-    return decode_matrix(data, where=str(path))
+    return decode_matrix(read_input_bytes(path, expected="a MatrixData file"), where=str(path))

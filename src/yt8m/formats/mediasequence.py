@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from yt8m._files import write_bytes_atomic
+from yt8m._files import read_input_bytes, write_bytes_atomic
 from yt8m.errors import InputError
 from yt8m.formats import example as ex
 from yt8m.formats import protos
@@ -166,15 +165,7 @@ def make_features(
 
 def read_sequence_example(path: str | os.PathLike[str]) -> protos.SequenceExample:
     """Read a raw serialized SequenceExample file (metadata.pb or features.pb)."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+    data = read_input_bytes(path, expected="a SequenceExample file")
     return parse_strict(protos.SequenceExample, data, where=str(path), what="a SequenceExample")
 
 
