@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402
+import _common
 
 _TF_INCEPTION = r"""
 import json, sys, time, os
@@ -98,12 +98,12 @@ def main() -> None:
     import torch
 
     from yt8m.features.inception import inception_v3, preprocess
+    from yt8m.features.logmel import log_mel_examples_from_file
     from yt8m.features.pca import load_pca
     from yt8m.features.quantize import quantize
     from yt8m.features.vggish import vggish
     from yt8m.media.audio import decode_audio
     from yt8m.media.video import decode_video, sample_frames_1hz
-    from yt8m.features.logmel import log_mel_examples_from_file
 
     official = args.work / "official"
     frames = [f.rgb for f in sample_frames_1hz(video, 0, 17_000_000)][:16]

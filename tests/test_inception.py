@@ -76,3 +76,15 @@ def test_legacy_resize_by_hand() -> None:
 def test_preprocess_rejects_bad_frames() -> None:
     with pytest.raises(ValueError, match="uint8 RGB frame"):
         preprocess([np.zeros((10, 10), np.uint8)])
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_reduced_precision_runs_and_stays_close(official_files, frames, dtype) -> None:
+    store.import_files([official_files["inception-graph"]])
+    model = inception_v3(fetch=False)
+    with torch.inference_mode():
+        x = preprocess(frames[:2])
+        reference = model(x).numpy()
+        low = model.to(dtype)(x.to(dtype)).float().numpy()
+    for ours, ref in zip(low, reference):
+        assert _relative_error(ours, ref) < 0.05  # bf16 keeps 8 bits of mantissa

@@ -87,7 +87,8 @@ def saved_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     x, n = _batch()
     out = run_tf(_BUILD, d, export_dir=str(d / "saved_model"), wrong_dir=str(d / "wrong" / "saved_model"),
                  weights=weights.tolist(), biases=biases.tolist(), features=x.tolist(), num_frames=n.tolist())
-    return {"path": d / "saved_model", "expected": np.asarray(out, np.float32), "wrong": d / "wrong" / "saved_model"}
+    return {"path": d / "saved_model", "expected": np.asarray(out, np.float32),
+            "wrong": d / "wrong" / "saved_model"}
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,11 +19,11 @@ _LABELS_HELP = ("Class names: label_map.txt or vocabulary.csv. [default: the cac
                 "`yt8m models download label-map` fetches it]")
 
 
-def _model_option(required: bool = True):  # noqa: ANN202 - a click decorator
+def _model_option(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option("-m", "--model", "model", required=required, metavar="MODEL", help=_MODEL_HELP)
 
 
-def _device_option():  # noqa: ANN202 - a click decorator
+def _device_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option("--device", default="cpu", show_default=True,
                         help="Torch device for native models (e.g. cuda).")
 
@@ -100,7 +102,8 @@ def predict(input_path: Path, model: str, segment_size: int, overlap: int, top_k
 @_device_option()
 def predict_dataset(shards: tuple[Path, ...], model: str, record_index: int | None, segment_size: int, top_k: int,
                     labels_path: Path | None, output: Path | None, submission: Path | None,
-                    segment_submission: Path | None, whitelist: Path | None, segment_cap: int, device: str) -> None:
+                    segment_submission: Path | None, whitelist: Path | None, segment_cap: int,
+                    device: str) -> None:
     """Label the records of YouTube-8M TFRecord SHARDS with a classifier.
 
     Each record is dequantized; a window of min(seconds, SEGMENT-SIZE) seconds ends at
@@ -114,7 +117,8 @@ def predict_dataset(shards: tuple[Path, ...], model: str, record_index: int | No
 
     check_shards(list(shards), record_index=record_index)
     classes = read_class_ids(whitelist) if whitelist is not None else None
-    windows_out = output if output is not None else (sys.stdout if not (submission or segment_submission) else None)
+    asked_files = submission is not None or segment_submission is not None
+    windows_out = output if output is not None else (None if asked_files else sys.stdout)
     with load_classifier(model, device=device) as classifier:
         notes: list[str] = []
         labels = None
@@ -173,13 +177,13 @@ def _format_metrics(result: dict) -> str:
     lines = []
     video = result.get("video")
     if video:
+        positives = f"{video['num_classes_with_positives']} classes with a positive"
         lines += [f"videos: {video['num_videos']}", f"Hit@1: {_number(video['hit_at_one'])}",
                   f"PERR: {_number(video['perr'])}", f"GAP@20: {_number(video['gap'])}",
-                  f"mAP: {_number(video['map'])} (over {video['num_classes_with_positives']} classes with a "
-                  f"positive)"]
+                  f"mAP: {_number(video['map'])} (over {positives})"]
     segments = result.get("segments")
     if segments:
+        scored = f"{segments['num_classes_scored']} of {segments['num_classes']} classes"
         lines += [f"rated segments: {segments['rated_segments']}",
-                  f"segment MAP@{segments['top_n']}: {_number(segments['map'])} (over "
-                  f"{segments['num_classes_scored']} of {segments['num_classes']} classes)"]
+                  f"segment MAP@{segments['top_n']}: {_number(segments['map'])} (over {scored})"]
     return "\n".join(lines) if lines else "no labels to score"

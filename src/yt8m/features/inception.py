@@ -50,7 +50,8 @@ class ConvBN(nn.Module):
         self.register_buffer("moving_variance", torch.ones(out_channels))
         self.epsilon = DEFAULT_EPSILON
         self.scale_after_normalization = False
-        self.bias: torch.Tensor | None = None  # set by fold_batchnorm()
+        # Set by fold_batchnorm(); a buffer so that .to(device, dtype) moves it, not saved.
+        self.register_buffer("bias", None, persistent=False)
 
     def fold_batchnorm(self) -> None:
         """Fold the batch norm into the convolution's weight and a bias (for inference).

@@ -185,9 +185,9 @@ def _spans_scores(classifier: Classifier, frames: npt.NDArray[np.float32], spans
     lengths = np.concatenate([w.lengths for _, w in spans])
     widths = np.concatenate([np.full(len(w), width or (w.lengths.max() if len(w) else 0)) for _, w in spans])
     scores = np.zeros((starts.shape[0], classifier.num_classes), np.float32)
-    for width in np.unique(widths).tolist():
-        pick = np.flatnonzero(widths == width)
-        scores[pick] = classifier.predict_spans(frames, starts[pick], lengths[pick], width=int(width),
+    for padded in np.unique(widths).tolist():
+        pick = np.flatnonzero(widths == padded)
+        scores[pick] = classifier.predict_spans(frames, starts[pick], lengths[pick], width=int(padded),
                                                 batch_frames=batch_frames)
     bounds = np.cumsum([0] + [len(w) for _, w in spans])
     return [scores[bounds[k]:bounds[k + 1]] for k in range(len(spans))]
@@ -199,11 +199,13 @@ def _predict_batch(batch: list[RecordFeatures], classifier: Classifier, options:
     frames = np.concatenate([r.frames for r in batch]) if batch else np.zeros((0, 1152), np.float32)
     offsets = np.cumsum([0] + [r.frames.shape[0] for r in batch]).tolist()
     if options.windows:
-        spans = [(i, dataset_windows(r.num_seconds, segment_size=options.segment_size)) for i, r in enumerate(batch)]
+        spans = [(i, dataset_windows(r.num_seconds, segment_size=options.segment_size))
+                 for i, r in enumerate(batch)]
         for (i, w), s in zip(spans, _spans_scores(classifier, frames, spans, offsets, options.batch_frames)):
             out[i].windows, out[i].window_scores = w, s
     if options.video:
-        whole = [(i, Windows(np.zeros(1, np.int64), np.full(1, r.frames.shape[0], np.int64), np.zeros(1, np.int64)))
+        zero = np.zeros(1, np.int64)
+        whole = [(i, Windows(zero, np.full(1, r.frames.shape[0], np.int64), zero))
                  for i, r in enumerate(batch) if r.frames.shape[0] > 0]
         longest = max((r.frames.shape[0] for r in batch), default=0)
         for (i, _), s in zip(whole, _spans_scores(classifier, frames, whole, offsets, options.batch_frames,

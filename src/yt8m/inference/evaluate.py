@@ -21,7 +21,12 @@ import numpy.typing as npt
 from yt8m.errors import InputError
 from yt8m.inference import submissions
 from yt8m.inference.classifiers.base import Classifier
-from yt8m.inference.dataset import DatasetOptions, RecordFeatures, iter_dataset_predictions, iter_dataset_records
+from yt8m.inference.dataset import (
+    DatasetOptions,
+    RecordFeatures,
+    iter_dataset_predictions,
+    iter_dataset_records,
+)
 from yt8m.inference.labels import read_class_ids
 from yt8m.inference.metrics import SEGMENT_TOP_N, TOP_K, SegmentRatings, VideoMetrics, segment_map
 
@@ -98,7 +103,8 @@ def evaluate_model(shards: Sequence[str | os.PathLike[str]], classifier: Classif
     for prediction in iter_dataset_predictions(shards, classifier, options):
         record = prediction.record
         assert prediction.video_scores is not None
-        batcher.add(prediction.video_scores, dense_labels(record.labels, classifier.num_classes, where=record.where))
+        labels = dense_labels(record.labels, classifier.num_classes, where=record.where)
+        batcher.add(prediction.video_scores, labels)
         if ranking is not None and prediction.chunks is not None and prediction.chunk_scores is not None:
             _add_ratings(ratings, record)
             ranking.add(record.video_id, prediction.chunks.starts.tolist(), prediction.chunk_scores)

@@ -335,7 +335,9 @@ class SegmentRatings:
 
     scores: dict[tuple[str, int], float] = field(default_factory=dict)
 
-    def add(self, video_id: str, labels: Iterable[int], start_times: Iterable[int], scores: Iterable[float]) -> None:
+    def add(self, video_id: str, labels: Iterable[int], start_times: Iterable[int],
+            scores: Iterable[float]) -> None:
+        """Add the ratings of one video (``segment_labels``, ``segment_start_times``, ``segment_scores``)."""
         for label, start, score in zip(labels, start_times, scores):
             self.scores[(segment_id(video_id, int(start)), int(label))] = float(score)
 

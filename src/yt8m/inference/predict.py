@@ -80,39 +80,37 @@ def features_from_sequence(sequence: FeatureSequence, *, source: str) -> LocalFe
 
 
 def _is_video_file(path: Path) -> bool:
+    """True for a media file: by its name, or, for names that are not features files, by FFmpeg."""
     from yt8m.media.probe import MEDIA_SUFFIXES
 
-    if path.suffix.lower() in MEDIA_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix in MEDIA_SUFFIXES:
         return True
-    if path.suffix.lower() in _FEATURE_SUFFIXES:
+    if suffix in _FEATURE_SUFFIXES:
         return False
-    try:
-        from yt8m.media.probe import probe
+    from yt8m.media.probe import probe
 
-        info = probe(path)
+    try:
+        return bool(probe(path).video_streams)
     except InputError:
         return False
-    return bool(info.video_streams)
 
 
 def load_local_features(path: str | os.PathLike[str]) -> LocalFeatures:
     """Read ``path`` (features.pb or .npz) into model rows; a video raises :class:`InputError`.
 
-    This is the one place a video input enters inference: once extraction is wired,
-    a video is turned into a :class:`FeatureSequence` here.
+    This is the one place a video enters inference: once extraction is wired, the
+    video branch below becomes ``sequence = extract(p)`` and the rest stays as it is.
     """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
     if p.is_dir():
         raise InputError(f"{p}: is a directory, expected a features.pb, a .npz or a video")
-    try:
-        sequence = FeatureSequence.read(p)
-    except InputError:
-        if _is_video_file(p):
-            raise InputError(f"{p}: a video; video input needs `yt8m extract` first: run `yt8m extract {p}` "
-                             f"and pass the features.pb it writes") from None
-        raise
+    if _is_video_file(p):
+        raise InputError(f"{p}: a video; video input needs `yt8m extract` first: run `yt8m extract {p}` "
+                         f"and pass the features.pb it writes")
+    sequence = FeatureSequence.read(p)
     features = features_from_sequence(sequence, source=str(p))
     for note in features.notes:
         log.warning("%s", note if note.startswith(str(p)) else f"{p}: {note}")

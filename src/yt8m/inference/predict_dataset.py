@@ -37,7 +37,8 @@ def record_windows_json(prediction: RecordPrediction, *, top_k: int, labels: Lab
     entries = []
     if windows is not None and scores is not None:
         best = top_k_rows(scores, top_k)
-        entries = [{"time_s": int(t), "start_s": int(s), "end_s": int(e), "labels": label_entries(row, idx, labels)}
+        entries = [{"time_s": int(t), "start_s": int(s), "end_s": int(e),
+                    "labels": label_entries(row, idx, labels)}
                    for t, s, e, row, idx in zip(windows.stamps.tolist(), windows.starts.tolist(),
                                                 windows.ends.tolist(), scores, best)]
     return {"shard": record.shard, "record_index": record.index, "video_id": record.video_id,

@@ -117,7 +117,7 @@ class SegmentRanking:
     def write(self, handle: TextIO) -> None:
         """Write the ``Class,Segments`` file, classes in ascending order."""
         handle.write(SEGMENT_HEADER + "\n")
-        for label, ids in sorted(self.ranked().items()):
+        for label, ids in sorted(self.ranked().items()):  # noqa: FURB122 - any object with write() will do
             handle.write(f"{label},{' '.join(ids)}\n")
 
 

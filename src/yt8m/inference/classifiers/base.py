@@ -10,7 +10,7 @@ array, which lets backends share per-frame work between overlapping windows.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -89,7 +89,7 @@ class Classifier(ABC):
     def close(self) -> None:
         """Release what the backend holds (a worker process, device memory)."""
 
-    def __enter__(self) -> Classifier:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -111,7 +111,7 @@ def _kind_here(directory: Path) -> ModelKind | None:
 
 def _hint(directory: Path) -> str:
     names = sorted(p.name for p in directory.iterdir())
-    if any(n.endswith(".meta") or n == "checkpoint" or n.endswith(".index") for n in names):
+    if any(n == "checkpoint" or n.endswith((".meta", ".index")) for n in names):
         return (" It looks like a TensorFlow checkpoint (the starter code's train_dir): export it as a "
                 "SavedModel first (the starter code's export_model_mediapipe.py).")
     shown = ", ".join(names[:6]) + (" ..." if len(names) > 6 else "") if names else "nothing"

@@ -48,6 +48,7 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
+from yt8m.errors import InputError
 from yt8m.inference.classifiers.base import FEATURE_SIZE, Classifier, InputLevel, check_batch, check_spans
 
 Family = Literal["logistic", "moe", "frame_logistic", "dbof", "lstm"]
@@ -274,8 +275,11 @@ class DbofModel(NativeModel):
 
     def head(self, encoded: Tensor, num_frames: Tensor) -> Tensor:
         if self.pooling == "max":
-            mask = valid_mask(num_frames, encoded.shape[1])
-            pooled = encoded.masked_fill(~mask[..., None], -math.inf).amax(1)
+            if bool((num_frames == encoded.shape[1]).all()):  # no padding (every window of a dataset run)
+                pooled = encoded.amax(1)
+            else:
+                mask = valid_mask(num_frames, encoded.shape[1])
+                pooled = encoded.masked_fill(~mask[..., None], -math.inf).amax(1)
         else:
             pooled = _masked_mean(encoded, num_frames)
         activation = pooled @ self.hidden1_weights
@@ -361,7 +365,12 @@ class NativeClassifier(Classifier):
 
     def __init__(self, model: NativeModel, *, device: str | torch.device = "cpu", path: str | None = None,
                  chunk_elements: int = 1 << 25) -> None:
-        self.device = torch.device(device)
+        try:
+            self.device = torch.device(device)
+        except RuntimeError:
+            raise InputError(f"Invalid device ({device!r}). Supported values are cpu, cuda, cuda:N, mps.") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise InputError(f"device {device!r} was asked for, but PyTorch sees no CUDA device here")
         self.model = model.eval().to(self.device)
         self.num_classes = model.num_classes
         self.input_level = model.input_level

@@ -3,7 +3,7 @@
 The official baseline (SPEC 1) is a TF1 SavedModel: tag ``serve``, signature
 ``serving_default``, inputs ``rgb_and_audio`` float32 [batch, frames, 1152] and
 ``num_frames`` int32 [batch, 1], output ``predictions`` [batch, classes]. TensorFlow is an
-optional dependency (``pip install 'yt8m[tensorflow]'`` or any Python with TensorFlow):
+optional dependency (``pip install tensorflow``, in this Python or another one, see below):
 it runs in its own process (:mod:`yt8m.inference.classifiers.tf_worker`), never in the
 one that holds torch, and batches travel over a pipe as raw float32.
 
@@ -54,7 +54,7 @@ class SavedModelClassifier(Classifier):
                  startup_timeout_s: float = 300.0) -> None:
         self.path = Path(path)
         self.python = python or os.environ.get(TF_PYTHON_ENV) or sys.executable
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         try:
             self._process = subprocess.Popen([self.python, str(_WORKER), str(self.path)], stdin=subprocess.PIPE,
@@ -100,10 +100,10 @@ class SavedModelClassifier(Classifier):
             error = hello.get("error") if hello else None
             stderr = self._worker_stderr()
             self._stderr.close()
-            if not hello and "No module named 'tensorflow'" in stderr:
+            if "No module named 'tensorflow'" in (error or stderr):
                 raise SavedModelError(
                     f"{self.path} is a TensorFlow SavedModel, and {self.python} has no TensorFlow. Install it "
-                    f"(pip install 'yt8m[tensorflow]') or set {TF_PYTHON_ENV} to a Python that has it")
+                    f"(pip install tensorflow) or set {TF_PYTHON_ENV} to a Python that has it")
             raise SavedModelError(f"{self.path}: TensorFlow cannot load this SavedModel: "
                                   f"{_trim(error or stderr or 'the worker exited without a word')}")
         return hello
@@ -162,5 +162,5 @@ class SavedModelClassifier(Classifier):
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - never raise from a finaliser
+        except Exception:  # noqa: BLE001, S110 - never raise from a finaliser
             pass
