@@ -54,7 +54,9 @@ def _write_text(path: Path | None, text: str) -> None:
 @_device_option()
 def predict(input_path: Path, model: str, segment_size: int, overlap: int, top_k: int, video_top_k: int,
             labels_path: Path | None, output_format: str, output: Path | None, device: str) -> None:
-    """Label one video's features (a features.pb or .npz) with a YouTube-8M classifier.
+    """Label a video, or its features (a features.pb or .npz), with a YouTube-8M classifier.
+
+    A video is extracted first (as `yt8m extract` does, weights fetched on first use).
 
     Windows of SEGMENT-SIZE seconds overlapping by OVERLAP (starting at 0, s-o, 2(s-o),
     ...; a tail shorter than a window is dropped) each get their TOP-K labels, and the
@@ -68,7 +70,9 @@ def predict(input_path: Path, model: str, segment_size: int, overlap: int, top_k
     from yt8m.inference.windows import local_windows
 
     local_windows(0, segment_size=segment_size, overlap=overlap)  # validate the options before any work
-    features = load_local_features(input_path)
+    from yt8m.features.pipeline import ExtractOptions
+
+    features = load_local_features(input_path, extract_options=ExtractOptions(device=device))
     with load_classifier(model, device=device) as classifier:
         notes: list[str] = []
         labels = resolve_label_map(labels_path, num_classes=classifier.num_classes, model=model, notes=notes)

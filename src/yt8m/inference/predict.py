@@ -96,11 +96,11 @@ def _is_video_file(path: Path) -> bool:
         return False
 
 
-def load_local_features(path: str | os.PathLike[str]) -> LocalFeatures:
-    """Read ``path`` (features.pb or .npz) into model rows; a video raises :class:`InputError`.
+def load_local_features(path: str | os.PathLike[str], *, extract_options: Any = None) -> LocalFeatures:
+    """Read ``path`` into model rows: a features.pb or .npz as written, a video extracted first.
 
-    This is the one place a video enters inference: once extraction is wired, the
-    video branch below becomes ``sequence = extract(p)`` and the rest stays as it is.
+    ``extract_options`` (an :class:`~yt8m.features.pipeline.ExtractOptions`) says how to
+    extract a video (default options otherwise).
     """
     p = Path(path)
     if not p.exists():
@@ -108,9 +108,11 @@ def load_local_features(path: str | os.PathLike[str]) -> LocalFeatures:
     if p.is_dir():
         raise InputError(f"{p}: is a directory, expected a features.pb, a .npz or a video")
     if _is_video_file(p):
-        raise InputError(f"{p}: a video; video input needs `yt8m extract` first: run `yt8m extract {p}` "
-                         f"and pass the features.pb it writes")
-    sequence = FeatureSequence.read(p)
+        from yt8m.features.pipeline import ExtractOptions, extract
+
+        sequence = extract(p, options=extract_options or ExtractOptions())
+    else:
+        sequence = FeatureSequence.read(p)
     features = features_from_sequence(sequence, source=str(p))
     for note in features.notes:
         log.warning("%s", note if note.startswith(str(p)) else f"{p}: {note}")

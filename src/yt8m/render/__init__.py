@@ -1,0 +1,1 @@
+"""Annotated videos: the predicted labels drawn on each frame, the sound kept."""

@@ -1,0 +1,132 @@
+"""Drawing overlays straight into planar 8-bit YUV pictures (no RGB round trip).
+
+A frame stays in the encoder's pixel format; an overlay is converted once to Y, U, V
+with the frame's colour matrix and range (:class:`YuvMatrix`), and each frame only
+blends the overlay's rectangle: ``out = (plane * (256 - a) + value * a + 128) >> 8``
+with ``a`` the opacity scaled to 0..256 (:class:`PlanarOverlay`). Opacity 0 leaves a
+sample exactly as it was. A subsampled chroma sample gets the mean opacity and the
+opacity-weighted mean colour of the pixels it covers, so it equals the mean of the
+per-pixel blends over a uniform background.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from yt8m.render.overlay import Overlay
+
+__all__ = ["BT601", "BT709", "PlanarOverlay", "YuvMatrix", "matrix_for_frame", "plane_view"]
+
+# FFmpeg's AVColorSpace and AVColorRange values.
+_AVCOL_SPC_BT709 = 1
+_AVCOL_SPC_BT601 = frozenset({5, 6})  # BT470BG, SMPTE170M
+_AVCOL_SPC_BT2020 = frozenset({9, 10})  # BT2020 NCL, CL
+_AVCOL_RANGE_JPEG = 2
+
+
+@dataclass(frozen=True)
+class YuvMatrix:
+    """An RGB to Y'CbCr conversion: luma weights ``kr``, ``kb`` and full or limited range."""
+
+    kr: float
+    kb: float
+    full_range: bool = False
+
+    def from_rgb(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Y, U, V code values (float32, 0..255 scale) of uint8 RGB pixels ``[..., 3]``."""
+        r, g, b = (rgb[..., i].astype(np.float32) / 255.0 for i in range(3))
+        kg = 1.0 - self.kr - self.kb
+        luma = self.kr * r + kg * g + self.kb * b
+        pb = (b - luma) / (2.0 * (1.0 - self.kb))
+        pr = (r - luma) / (2.0 * (1.0 - self.kr))
+        if self.full_range:
+            return luma * 255.0, 128.0 + pb * 255.0, 128.0 + pr * 255.0
+        return 16.0 + luma * 219.0, 128.0 + pb * 224.0, 128.0 + pr * 224.0
+
+
+BT601 = YuvMatrix(kr=0.299, kb=0.114)
+BT709 = YuvMatrix(kr=0.2126, kb=0.0722)
+_BT2020 = YuvMatrix(kr=0.2627, kb=0.0593)
+
+
+def matrix_for_frame(frame: av.VideoFrame, *, display_width: int, display_height: int) -> YuvMatrix:
+    """The colour matrix and range of ``frame``, from its tags.
+
+    Untagged video is read as players guess: BT.709 for HD (wider than 1024 or higher
+    than 576 pixels), BT.601 below. Full range for ``yuvj*`` formats or a JPEG range tag.
+    """
+    full = frame.format.name.startswith("yuvj") or int(frame.color_range) == _AVCOL_RANGE_JPEG
+    space = int(frame.colorspace)
+    if space == _AVCOL_SPC_BT709:
+        base = BT709
+    elif space in _AVCOL_SPC_BT601:
+        base = BT601
+    elif space in _AVCOL_SPC_BT2020:
+        base = _BT2020
+    else:
+        base = BT709 if display_width > 1024 or display_height > 576 else BT601
+    return YuvMatrix(kr=base.kr, kb=base.kb, full_range=full)
+
+
+def plane_view(plane: av.video.plane.VideoPlane) -> np.ndarray:
+    """The samples of an 8-bit plane as a uint8 ``[height, width]`` view (no copy)."""
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    return rows[:, :plane.width]
+
+
+class PlanarOverlay:
+    """An :class:`Overlay` prepared for planar 8-bit YUV (or greyscale) frames of one layout.
+
+    ``chroma_shift`` is ``(log2 horizontal, log2 vertical)`` chroma subsampling: ``(1, 1)``
+    for 4:2:0, ``(0, 0)`` for 4:4:4. The overlay must already be clipped to the frame.
+    """
+
+    def __init__(self, overlay: Overlay, matrix: YuvMatrix, chroma_shift: tuple[int, int]) -> None:
+        self.overlay = overlay
+        y, u, v = matrix.from_rgb(overlay.rgb)
+        a256 = (overlay.alpha.astype(np.uint32) * 256 + 127) // 255
+        self._planes = [self._prepare(y, a256, overlay.x, overlay.y, (0, 0))]
+        for values in (u, v):
+            self._planes.append(self._prepare(values, a256, overlay.x, overlay.y, chroma_shift))
+
+    def blend(self, planes: Sequence[np.ndarray]) -> None:
+        """Draw the overlay into ``planes`` (Y, U, V uint8 views, modified in place).
+
+        Only Y is drawn when one plane is given.
+        """
+        for plane, (rows, cols, keep, add) in zip(planes, self._planes, strict=False):
+            region = plane[rows, cols]
+            mixed = region.astype(np.uint16)
+            mixed *= keep
+            mixed += add
+            mixed >>= 8
+            region[...] = mixed
+
+    @staticmethod
+    def _prepare(values: np.ndarray, a256: np.ndarray, x: int, y: int,
+                 shift: tuple[int, int]) -> tuple[slice, slice, np.ndarray, np.ndarray]:
+        """Rows and columns in the plane, ``256 - a`` and ``value * a + 128`` as uint16."""
+        sx, sy = shift
+        bw, bh = 1 << sx, 1 << sy
+        h, w = a256.shape
+        # Pad to whole chroma blocks: the padding is transparent.
+        x0, y0 = (x >> sx) << sx, (y >> sy) << sy
+        pw = -(-(x + w - x0) // bw) * bw
+        ph = -(-(y + h - y0) // bh) * bh
+        alpha = np.zeros((ph, pw), np.float64)
+        weighted = np.zeros((ph, pw), np.float64)
+        alpha[y - y0:y - y0 + h, x - x0:x - x0 + w] = a256
+        weighted[y - y0:y - y0 + h, x - x0:x - x0 + w] = a256 * values
+        if bw > 1 or bh > 1:
+            alpha = alpha.reshape(ph // bh, bh, pw // bw, bw).mean(axis=(1, 3))
+            weighted = weighted.reshape(ph // bh, bh, pw // bw, bw).mean(axis=(1, 3))
+        a = np.rint(alpha)
+        keep = (256 - a).astype(np.uint16)
+        add = (np.rint(np.clip(weighted * (a / np.maximum(alpha, 1e-9)), 0, 255 * 256)) + 128).astype(np.uint16)
+        rows = slice(y0 >> sy, (y0 >> sy) + alpha.shape[0])
+        cols = slice(x0 >> sx, (x0 >> sx) + alpha.shape[1])
+        return rows, cols, keep, add

@@ -1,0 +1,101 @@
+"""Window predictions of finished jobs, recomputed from cached features for any segment size.
+
+Features are read from the job's ``features.npz`` (never extracted again) and kept in
+a small in-memory cache, as are recent predictions. Windows follow the local rule of
+SPEC 7 with ``overlap = segment_size - 1`` (one window per second, as the reference
+viewer shows them); each window gets ``time_s``, the second from which the page shows
+it (its first second: the latest window started at or before the playhead is the
+current one, as in the annotated video).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
+
+from yt8m.errors import InputError
+from yt8m.features.sequence import FeatureSequence
+from yt8m.inference.predict import LocalFeatures, features_from_sequence, predict_local
+from yt8m.web.jobs import JobBusy, JobStore
+from yt8m.web.resources import Resources
+
+V = TypeVar("V")
+#: Labels per window the page asks for (the reference keeps 3; more make the timeline richer).
+PAGE_TOP_K = 10
+#: Labels for the whole video.
+VIDEO_TOP_K = 10
+
+
+class Lru(Generic[V]):
+    """A thread-safe least-recently-used cache of at most ``size`` entries."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_make(self, key: Hashable, make: Callable[[], V]) -> V:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = make()  # outside the lock: two callers may both compute; both get a correct value
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+    def drop(self, match: Callable[[Hashable], bool]) -> None:
+        with self._lock:
+            for key in [k for k in self._items if match(k)]:
+                del self._items[key]
+
+
+class PredictionService:
+    """Predictions of jobs' videos, from their cached features."""
+
+    def __init__(self, store: JobStore, resources: Resources) -> None:
+        self.store = store
+        self.resources = resources
+        self._features: Lru[LocalFeatures] = Lru(8)
+        self._results: Lru[dict[str, Any]] = Lru(64)
+
+    def features(self, job_id: str) -> LocalFeatures:
+        """The model rows of a job whose features are saved."""
+        def load() -> LocalFeatures:
+            path = self.store.features_path(job_id)
+            if not path.is_file():
+                raise JobBusy(f"job {job_id} has no features yet")
+            return features_from_sequence(FeatureSequence.load_npz(path), source=job_id)
+
+        return self._features.get_or_make(job_id, load)
+
+    def for_job(self, job_id: str, *, segment_size: int, top_k: int = PAGE_TOP_K) -> dict[str, Any]:
+        """Window and whole-video predictions of ``job_id`` (a job whose features exist)."""
+        record = self.store.get(job_id)
+        if record.status == "failed":
+            raise JobBusy(f"job {job_id} failed: {record.error}")
+
+        def make() -> dict[str, Any]:
+            features = self.features(job_id)
+            with self.resources.lock:
+                result = predict_local(features, self.resources.classifier, segment_size=segment_size,
+                                       overlap=segment_size - 1, top_k=top_k, video_top_k=VIDEO_TOP_K,
+                                       labels=self.resources.labels)
+            for window in result["windows"]:
+                window["time_s"] = window["start_s"]
+            result["input"] = record.name
+            result["notes"] = list(result["notes"]) + self.resources.notes
+            return {"kind": "video", "job_id": job_id, "name": record.name, **result}
+
+        if top_k < 1:
+            raise InputError(f"top_k ({top_k}) must be >= 1")
+        return self._results.get_or_make((job_id, segment_size, top_k), make)
+
+    def forget(self, job_id: str) -> None:
+        """Drop everything cached about ``job_id`` (after it is deleted)."""
+        self._features.drop(lambda key: key == job_id)
+        self._results.drop(lambda key: isinstance(key, tuple) and key[0] == job_id)
