@@ -20,7 +20,15 @@ from yt8m.errors import InputError
 from yt8m.render import annotate as annotate_module
 from yt8m.render.annotate import AnnotateReport, annotate_video
 from yt8m.render.layout import FrameAnnotator
-from yt8m.render.overlay import RANK_COLORS, LabelPainter, Overlay, Timeline, drawable_text, label_color, load_font
+from yt8m.render.overlay import (
+    RANK_COLORS,
+    LabelPainter,
+    Overlay,
+    Timeline,
+    drawable_text,
+    label_color,
+    load_font,
+)
 from yt8m.render.predictions import ShownLabel, WindowClock, load_predictions, windows_from_predictions
 from yt8m.render.yuv import BT601, PlanarOverlay
 
@@ -38,7 +46,8 @@ def _predictions(starts: tuple[float, ...] = STARTS) -> dict:
         scores = (0.9 - 0.1 * i, 0.45, 0.2, 0.05)
         names = (*NAMES[i % len(NAMES)], "Fourth")
         labels = [{"index": 10 * i + j, "name": names[j], "score": scores[j]} for j in range(4)]
-        windows.append({"start_s": start, "end_s": start + 5.0, "labels": labels[::-1]})  # unsorted on purpose
+        # labels unsorted on purpose
+        windows.append({"start_s": start, "end_s": start + 5.0, "labels": labels[::-1]})
     return {"input": "features.pb", "num_seconds": 3, "segment_size": 5, "overlap": 4, "windows": windows,
             "video": {"start_s": 0.0, "end_s": 3.0, "labels": []}, "notes": []}
 
@@ -76,19 +85,20 @@ def _composite_luma(base: np.ndarray, overlays: list[Overlay]) -> tuple[np.ndarr
 
 
 def _stream_summary(path: Path) -> dict:
+    """Frame times, size, rate, formats, container duration and decoded audio of ``path``."""
     with av.open(str(path)) as c:
         v = c.streams.video[0]
         times = [float(f.pts * f.time_base) for f in c.decode(v)]
     with av.open(str(path)) as c:
         audio = None
         if c.streams.audio:
-            a = c.streams.audio[0]
-            samples = sum(f.samples for f in c.decode(a))
-            audio = {"codec": a.codec_context.name, "rate": a.codec_context.sample_rate,
-                     "channels": a.codec_context.layout.nb_channels, "seconds": samples / a.codec_context.sample_rate}
-        v = c.streams.video[0]
-        return {"frames": len(times), "times": times, "width": v.codec_context.width, "height": v.codec_context.height,
-                "rate": v.average_rate, "pix_fmt": v.codec_context.pix_fmt, "codec": v.codec_context.name,
+            ctx = c.streams.audio[0].codec_context
+            samples = sum(f.samples for f in c.decode(c.streams.audio[0]))
+            audio = {"codec": ctx.name, "rate": ctx.sample_rate, "channels": ctx.layout.nb_channels,
+                     "seconds": samples / ctx.sample_rate}
+        v = c.streams.video[0].codec_context
+        return {"frames": len(times), "times": times, "width": v.width, "height": v.height,
+                "rate": c.streams.video[0].average_rate, "pix_fmt": v.pix_fmt, "codec": v.name,
                 "duration": c.duration / av.time_base, "audio": audio, "format": c.format.name}
 
 
@@ -110,13 +120,15 @@ def test_output_keeps_frames_rate_size_duration_and_copies_audio(media, tmp_path
     out = tmp_path / "annotated.mp4"
     report = annotate_video(media["h264_aac"], _predictions(), out, progress=False)
     src, dst = _stream_summary(media["h264_aac"]), _stream_summary(out)
-    assert isinstance(report, AnnotateReport) and report.output == out and report.frames == src["frames"] == 90
+    assert isinstance(report, AnnotateReport) and report.output == out
+    assert report.frames == src["frames"] == 90
     assert dst["frames"] == src["frames"] and dst["times"] == src["times"]
     assert dst["rate"] == src["rate"] == FPS
     assert (dst["width"], dst["height"]) == (src["width"], src["height"]) == (160, 120)
     assert abs(dst["duration"] - src["duration"]) <= 1 / FPS
     assert dst["codec"] == "h264" and dst["pix_fmt"] == "yuv420p" and dst["format"].startswith("mov,mp4")
-    assert report.audio == "copied" and dst["audio"] == src["audio"]  # same packets: same codec, samples, duration
+    # same packets: same codec, samples, duration
+    assert report.audio == "copied" and dst["audio"] == src["audio"]
     with av.open(str(media["h264_aac"])) as a, av.open(str(out)) as b:
         pa = [bytes(p) for p in a.demux(a.streams.audio[0]) if p.size]
         pb = [bytes(p) for p in b.demux(b.streams.audio[0]) if p.size]
@@ -168,6 +180,22 @@ def test_awkward_inputs_give_valid_outputs(media, tmp_path, name, odd_size, size
     assert len(shapes) == src["frames"] and set(shapes) == {(size[1], size[0])}
 
 
+@pytest.mark.parametrize("kind", ["mpegts_adts_aac", "video_starts_late"])
+def test_timestamps_and_audio_survive_other_containers(tmp_path, kind):
+    """ADTS AAC from MPEG-TS is copied (made MP4-ready by FFmpeg); a late first frame stays late."""
+    if kind == "mpegts_adts_aac":
+        src = mf.make_video(tmp_path / "in.ts", duration_s=2.0)
+    else:
+        src = mf.make_video(tmp_path / "in.mp4", duration_s=2.0, start_s=0.5)
+    out = tmp_path / "out.mp4"
+    report = annotate_video(src, _predictions(), out, progress=False)
+    before, after = _stream_summary(src), _stream_summary(out)
+    assert report.audio == "copied" and after["audio"] == before["audio"]
+    assert after["times"] == pytest.approx(before["times"], abs=1e-9) and after["frames"] == 60
+    if kind == "video_starts_late":
+        assert after["times"][0] == 0.5
+
+
 def test_rotation_is_applied_to_the_pixels(media, tmp_path):
     """The output is the upright picture (as the extractor decodes it), without rotation metadata."""
     from yt8m.media.video import decode_video
@@ -191,7 +219,9 @@ def test_rotation_is_applied_to_the_pixels(media, tmp_path):
 
 
 def test_plain_lossless_render_is_the_input(media, lossless):
-    assert [y.tolist() for _, y in _frames(lossless["plain"])] == [y.tolist() for _, y in _frames(media["h264_aac"])]
+    plain, source = _frames(lossless["plain"]), _frames(media["h264_aac"])
+    assert len(plain) == len(source) == 90
+    assert all(a == b and (y == z).all() for (a, y), (b, z) in zip(plain, source, strict=True))
 
 
 def test_pixels_change_exactly_where_overlays_draw(lossless):
@@ -221,7 +251,8 @@ def test_labels_change_at_window_boundaries(lossless):
     shown = []
     for (t, base), (_, got) in zip(_frames(lossless["plain"]), _frames(lossless["labelled"]), strict=True):
         timeline = [annotator.timeline.bar, annotator.timeline.marker(t)]
-        errors = [np.abs(_composite_luma(base, ([c] if c else []) + timeline)[0] - got).max() for c in candidates]
+        errors = [np.abs(_composite_luma(base, ([c] if c else []) + timeline)[0] - got).max()
+                  for c in candidates]
         best = int(np.argmin(errors))
         assert errors[best] <= 2
         shown.append(best - 1 if best else None)
@@ -267,6 +298,18 @@ def test_planar_overlay_blends_like_the_rgb_composite():
     a = alpha / 255.0
     full_u[5:14, 3:16] = full_u[5:14, 3:16] * (1 - a) + cb * a
     assert np.abs(u - full_u.reshape(10, 2, 12, 2).mean(axis=(1, 3))).max() <= 1
+
+
+def test_moved_planar_overlay_equals_one_prepared_there():
+    overlay = Overlay(4, 2, np.full((3, 2, 3), 200, np.uint8), np.full((3, 2), 255, np.uint8))
+    moved_overlay = Overlay(10, 2, overlay.rgb, overlay.alpha)
+    planes_a = [np.zeros((8, 16), np.uint8), np.zeros((4, 8), np.uint8), np.zeros((4, 8), np.uint8)]
+    planes_b = [p.copy() for p in planes_a]
+    PlanarOverlay(overlay, BT601, (1, 1)).moved(6).blend(planes_a)
+    PlanarOverlay(moved_overlay, BT601, (1, 1)).blend(planes_b)
+    assert all((a == b).all() for a, b in zip(planes_a, planes_b, strict=True)) and planes_a[0].any()
+    with pytest.raises(ValueError, match="multiple of 2"):
+        PlanarOverlay(overlay, BT601, (1, 1)).moved(3)
 
 
 # --- text ----------------------------------------------------------------------------
@@ -333,13 +376,15 @@ def test_timeline_shows_each_windows_top_label_colour():
 def test_malformed_predictions_are_input_errors(bad, message):
     with pytest.raises(InputError) as info:
         windows_from_predictions(bad, where="p.json")
-    assert str(info.value).startswith("p.json: ") and message in str(info.value) and "\n" not in str(info.value)
+    text = str(info.value)
+    assert text.startswith("p.json: ") and message in text and "\n" not in text
 
 
 def test_windows_are_sorted_and_labels_ranked():
     windows = windows_from_predictions(_predictions((2.0, 0.0, 1.0)))
     assert [w.start_s for w in windows] == [0.0, 1.0, 2.0]
-    assert all([lb.score for lb in w.labels] == sorted((lb.score for lb in w.labels), reverse=True) for w in windows)
+    for w in windows:
+        assert [lb.score for lb in w.labels] == sorted((lb.score for lb in w.labels), reverse=True)
     clock = WindowClock(windows)
     assert [clock.index_at(t) for t in (-0.1, 0.0, 0.999, 1.0, 5.0, 100.0)] == [None, 0, 0, 1, 2, 2]
 

@@ -27,8 +27,8 @@ from yt8m.cli.app import cli
 @click.option("--preset", type=click.Choice(["ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
                                              "slow", "slower", "veryslow"]),
               default="veryfast", show_default=True, help="x264 speed: slower compresses better.")
-def annotate(video: Path, predictions_path: Path, output: Path, top_k: int, threshold: float, no_timeline: bool,
-             odd_size: str, crf: int, preset: str) -> None:
+def annotate(video: Path, predictions_path: Path, output: Path, top_k: int, threshold: float,
+             no_timeline: bool, odd_size: str, crf: int, preset: str) -> None:
     """Draw the labels of PREDICTIONS.json (from `yt8m predict`) on VIDEO.
 
     Each frame shows, at its top-left, the TOP-K labels of the latest window that
@@ -42,10 +42,11 @@ def annotate(video: Path, predictions_path: Path, output: Path, top_k: int, thre
 
     predictions = load_predictions(predictions_path)
     report = annotate_video(video, predictions, output, top_k=top_k, threshold=threshold,
-                            timeline=not no_timeline, odd_size=odd_size, crf=crf, preset=preset)  # type: ignore[arg-type]
+                            timeline=not no_timeline, odd_size=odd_size,  # type: ignore[arg-type]
+                            crf=crf, preset=preset)
     for note in report.notes:
         click.echo(f"yt8m: note: {note}", err=True)
     audio = {"copied": "audio copied", "reencoded": "audio re-encoded to AAC", "none": "no audio",
-             "dropped": "audio left out"}[report.audio]
+             "partial": "audio cut short"}[report.audio]
     click.echo(f"{report.frames} frames annotated ({report.width}x{report.height}, {audio}) in "
                f"{report.elapsed_s:.1f} s ({report.frames_per_s:.1f} frames/s) -> {report.output}", err=True)

@@ -29,12 +29,14 @@ playing before the download ends). Decisions, where the input and the target dif
   FLAC, PCM, AC-3, ...) are re-encoded to AAC at 128 kb/s per channel pair: FFmpeg can
   put Opus or FLAC in MP4, but Safari and older browsers do not play them there.
   Mono stays mono, more than two channels are mixed down to stereo, the sample rate is
-  kept when AAC supports it (else 48 kHz). Audio that cannot be decoded is left out with
-  a note. Other streams (subtitles, data, further audio streams) are not copied.
+  kept when AAC supports it (else 48 kHz); it is stamped by sample count from the first
+  audio frame's time. If audio decoding fails, the audio stops there, with a note.
+  Other streams (subtitles, data, further audio streams) are not copied.
 - Encoder: libx264 with ``crf`` (0 is lossless) and ``preset``, threads as x264 chooses,
   no B-frames (:func:`x264_options` says why). Each packet carries its frame's duration
   (the time to the next frame; the last frame keeps the input's), so the output lasts
-  exactly as long as the input's video.
+  exactly as long as the input's video. The MP4's movie time scale is the video's time
+  base, so a first frame later than 0 s keeps its exact time.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -63,18 +65,21 @@ from yt8m.render.layout import FrameAnnotator
 from yt8m.render.predictions import windows_from_predictions
 from yt8m.render.yuv import PlanarOverlay, YuvMatrix, matrix_for_frame, plane_view
 
-__all__ = ["COPIED_AUDIO_CODECS", "X264_PRESETS", "AnnotateReport", "OddSize", "annotate_video", "x264_options"]
+__all__ = [
+    "COPIED_AUDIO_CODECS", "X264_PRESETS", "AnnotateReport", "OddSize", "annotate_video", "mp4_options",
+    "x264_options",
+]
 
 logger = logging.getLogger(__name__)
 
 OddSize = Literal["exact", "pad"]
-AudioHandling = Literal["copied", "reencoded", "none", "dropped"]
+AudioHandling = Literal["copied", "reencoded", "partial", "none"]
 
 #: Audio codecs copied into the MP4 as they are (every browser plays them there).
 COPIED_AUDIO_CODECS = frozenset({"aac", "mp3"})
 #: libx264's presets, fastest first.
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
-                "placebo")
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                "veryslow", "placebo")
 _AAC_BITRATE_PER_CHANNEL = 64_000
 _AAC_RATES = frozenset(av.codec.Codec("aac", "w").audio_rates or ())
 
@@ -86,8 +91,9 @@ class AnnotateReport:
     ``width``/``height`` are the output's pixel size (the input's displayed size, plus
     padding with ``odd_size="pad"``); ``rotation_deg`` is how far the pixels were turned
     clockwise to apply the input's display rotation (0, 90, 180 or 270); ``audio`` says whether the audio
-    was ``"copied"``, ``"reencoded"`` to AAC, ``"dropped"`` (undecodable) or there was
-    ``"none"``; ``audio_codec`` is the output's audio codec. ``elapsed_s`` is wall time.
+    was ``"copied"``, ``"reencoded"`` to AAC, re-encoded up to a decoding error
+    (``"partial"``, see ``notes``) or there was ``"none"``; ``audio_codec`` is the
+    output's audio codec. ``elapsed_s`` is wall time.
     """
 
     output: Path
@@ -130,10 +136,15 @@ def annotate_video(
     windows = windows_from_predictions(predictions)
     src = check_readable_file(video)
     dst = Path(output)
+    if dst.is_dir():
+        raise InputError(f"{dst}: is a directory, expected the path of the video to write")
     if dst.exists() and dst.resolve() == src.resolve():
         raise InputError(f"{dst}: is the input video; choose another output path")
     started = time.perf_counter()
-    target = AtomicFile(dst)
+    try:
+        target = AtomicFile(dst)
+    except OSError as exc:
+        raise InputError(f"{dst}: cannot write there ({exc.strerror or exc})") from exc
     target.handle.close()
     try:
         with open_container(src) as container:
@@ -156,6 +167,16 @@ def x264_options(*, crf: int, preset: str) -> dict[str, str]:
     plays shorter than it is; at the same ``crf`` the files are a little larger.
     """
     return {"crf": str(crf), "preset": preset, "bf": "0"}
+
+
+def mp4_options(video_time_base: Fraction | None) -> dict[str, str]:
+    """The MP4 muxer options: ``+faststart``, and the video's time base as movie time scale.
+
+    The movie time scale times the edit list, which holds a first frame's start after
+    0 s: FFmpeg's default (1/1000 s) would move every frame by up to a millisecond.
+    """
+    scale = video_time_base.denominator if video_time_base else 1000
+    return {"movflags": "+faststart", "movie_timescale": str(scale if scale < 2**31 else 1000)}
 
 
 def _check_options(*, top_k: int, threshold: float, odd_size: str, crf: int, preset: str) -> None:
@@ -218,8 +239,8 @@ class _Geometry:
             out.append(f"picture turned {self.clockwise_deg} degrees clockwise, as the input's display "
                        "rotation asks; the output has no rotation")
         if (self.width, self.height) != (self.display_width, self.display_height):
-            out.append(f"odd size {self.display_width}x{self.display_height} padded to {self.width}x{self.height} "
-                       "(yuv420p needs even sizes)")
+            out.append(f"odd size {self.display_width}x{self.display_height} padded to "
+                       f"{self.width}x{self.height} (yuv420p needs even sizes)")
         elif self.pixel_format == "yuv444p":
             out.append(f"odd size {self.width}x{self.height}: encoded as yuv444p to keep the size "
                        "(some browsers do not play it; odd_size='pad' gives yuv420p)")
@@ -227,7 +248,11 @@ class _Geometry:
 
 
 class _FrameMaker:
-    """Copies a decoded frame into a new frame of the output's format, upright, padded."""
+    """Copies a decoded frame into a frame of the output's format, upright, padded.
+
+    Output frames are recycled (:meth:`release`) once the encoder has taken their
+    pictures; ``make_writable`` copies one that something else still references.
+    """
 
     def __init__(self, geometry: _Geometry, first: av.VideoFrame) -> None:
         self.geometry = geometry
@@ -235,6 +260,7 @@ class _FrameMaker:
         self.color_range = ColorRange.JPEG if full else ColorRange.MPEG
         self.matrix: YuvMatrix = matrix_for_frame(first, display_width=geometry.display_width,
                                                   display_height=geometry.display_height)
+        self._free: list[av.VideoFrame] = []
 
     def make(self, frame: av.VideoFrame) -> tuple[av.VideoFrame, list[np.ndarray]]:
         """The output frame for ``frame`` and writable views of its Y, U, V planes."""
@@ -242,7 +268,11 @@ class _FrameMaker:
         if frame.format.name != g.pixel_format:
             frame = frame.reformat(format=g.pixel_format, src_color_range=self.color_range,
                                    dst_color_range=self.color_range)
-        out = av.VideoFrame(g.width, g.height, g.pixel_format)
+        if self._free:
+            out = self._free.pop()
+            out.make_writable()
+        else:
+            out = av.VideoFrame(g.width, g.height, g.pixel_format)
         planes = [plane_view(p) for p in out.planes]
         for dst, src_plane in zip(planes, frame.planes, strict=True):
             src = plane_view(src_plane)
@@ -256,6 +286,10 @@ class _FrameMaker:
                 dst[h:] = dst[h - 1:h]
         return out, planes
 
+    def release(self, frame: av.VideoFrame) -> None:
+        """Give back an output frame the encoder is done with."""
+        self._free.append(frame)
+
 
 class _Overlays:
     """The :class:`FrameAnnotator`'s overlays, converted to YUV once per window."""
@@ -265,8 +299,11 @@ class _Overlays:
         self.matrix = matrix
         self.shift = chroma_shift
         self._text: tuple[int | None, PlanarOverlay | None] = (-1, None)
-        self._bar = None if annotator.timeline is None else PlanarOverlay(annotator.timeline.bar, matrix, chroma_shift)
-        self._marker: tuple[int, PlanarOverlay | None] = (-1, None)
+        timeline = annotator.timeline
+        # The bar never changes; the marker is converted once and moved (by even columns).
+        self._timeline = None if timeline is None else (
+            timeline, PlanarOverlay(timeline.bar, matrix, chroma_shift),
+            PlanarOverlay(timeline.marker(0.0), matrix, chroma_shift))
 
     def draw(self, planes: list[np.ndarray], time_s: float) -> None:
         """Draw everything the frame at ``time_s`` shows into its planes."""
@@ -276,15 +313,10 @@ class _Overlays:
             self._text = (window, None if text is None else PlanarOverlay(text, self.matrix, self.shift))
         if self._text[1] is not None:
             self._text[1].blend(planes)
-        timeline = self.annotator.timeline
-        if timeline is not None and self._bar is not None:
-            self._bar.blend(planes)
-            x = timeline.x_at(time_s)
-            if self._marker[0] != x:
-                self._marker = (x, PlanarOverlay(timeline.marker(time_s), self.matrix, self.shift))
-            marker = self._marker[1]
-            if marker is not None:
-                marker.blend(planes)
+        if self._timeline is not None:
+            timeline, bar, marker = self._timeline
+            bar.blend(planes)
+            marker.moved(timeline.marker_x(time_s) - marker.overlay.x).blend(planes)
 
 
 class _AudioOut:
@@ -308,7 +340,10 @@ class _AudioOut:
         self.stream.bit_rate = _AAC_BITRATE_PER_CHANNEL * (1 if layout == "mono" else 2)
         self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate,
                                             frame_size=self.stream.codec_context.frame_size or 1024)
-        self.notes.append(f"audio: {codec} re-encoded to AAC ({layout}, {rate} Hz), which MP4 plays in browsers")
+        self._rate = rate
+        self._next_pts: int | None = None  # in samples; counted from the first frame's time
+        self.notes.append(f"audio: {codec} re-encoded to AAC ({layout}, {rate} Hz), which browsers play "
+                          "in MP4")
 
     @property
     def codec(self) -> str:
@@ -321,7 +356,7 @@ class _AudioOut:
                 packet.stream = self.stream
                 self.output.mux(packet)
             return
-        if self.handling == "dropped":
+        if self.handling == "partial":
             return
         try:
             frames = packet.decode()
@@ -329,30 +364,41 @@ class _AudioOut:
             self._drop(exc)
             return
         for frame in frames:
-            for chunk in self._resampler.resample(frame):
-                self.output.mux(self.stream.encode(chunk))
+            self._encode(self._resampler.resample(frame))
 
     def close(self) -> None:
         """Flush the resampler and encoder of re-encoded audio."""
         if self._resampler is None:
             return
-        for chunk in self._resampler.resample(None):
-            self.output.mux(self.stream.encode(chunk))
+        self._encode(self._resampler.resample(None))
         self.output.mux(self.stream.encode(None))
 
+    def _encode(self, chunks: list[av.AudioFrame]) -> None:
+        """Encode resampled chunks stamped by sample count (the resampler rounds their times)."""
+        for chunk in chunks:
+            if self._next_pts is None:
+                start = chunk.pts * chunk.time_base if chunk.pts is not None and chunk.time_base else 0
+                self._next_pts = round(start * self._rate)
+            chunk.pts = self._next_pts
+            chunk.time_base = Fraction(1, self._rate)
+            self._next_pts += chunk.samples
+            self.output.mux(self.stream.encode(chunk))
+
     def _drop(self, exc: av.error.FFmpegError) -> None:
-        note = f"audio: decoding failed ({exc.strerror or exc}); the rest of the audio is left out"
+        where = f"{self._next_pts / self._rate:.3f} s" if self._next_pts is not None else "the start"
+        note = f"audio: decoding failed at {where} ({exc.strerror or exc}); the rest of the audio is left out"
         logger.warning("%s: %s", self.src, note)
         self.notes.append(note)
-        self.handling = "dropped"
+        self.handling = "partial"
 
 
 @dataclass
 class _Counts:
+    """Frames written and dropped so far, and the time of the last one written (seconds)."""
+
     frames: int = 0
     dropped: int = 0
     last_s: float | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 class _Job:
@@ -379,8 +425,10 @@ class _Job:
     def run(self, path: Path, *, progress: bool) -> None:
         """Decode, draw, encode and mux everything into ``path``."""
         total = self.video.frames or None
-        with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as output, \
-                tqdm(total=total, unit="frame", desc="annotate", disable=not progress, dynamic_ncols=True) as bar:
+        options = mp4_options(self.video.time_base)
+        with (av.open(str(path), mode="w", format="mp4", options=options) as output,
+              tqdm(total=total, unit="frame", desc="annotate", disable=not progress,
+                   dynamic_ncols=True) as bar):
             pending_audio: list[av.Packet] = []
             writer: _VideoWriter | None = None
             for packet in self._demux():
@@ -408,7 +456,7 @@ class _Job:
     def report(self, output: Path, *, elapsed_s: float) -> AnnotateReport:
         g = self.geometry
         assert g is not None  # run() succeeded
-        notes = g.notes() + self.counts.notes + (self.audio.notes if self.audio else [])
+        notes = g.notes() + (self.audio.notes if self.audio else [])
         if not self.windows:
             notes.append("the predictions have no windows: no labels drawn")
         elif self.windows[0].start_s > 0:
@@ -416,9 +464,10 @@ class _Job:
         if self.counts.dropped:
             notes.append(f"{self.counts.dropped} frames without an increasing timestamp dropped")
         return AnnotateReport(
-            output=output, frames=self.counts.frames, width=g.width, height=g.height, pixel_format=g.pixel_format,
+            output=output, frames=self.counts.frames, width=g.width, height=g.height,
+            pixel_format=g.pixel_format,
             rotation_deg=g.clockwise_deg, audio=self.audio.handling if self.audio else "none",
-            audio_codec=self.audio.codec if self.audio and self.audio.handling != "dropped" else None,
+            audio_codec=self.audio.codec if self.audio else None,
             windows=len(self.windows), elapsed_s=elapsed_s, notes=tuple(notes))
 
     def _audio(self) -> _AudioOut:
@@ -440,8 +489,8 @@ class _Job:
 
     def _failure(self, exc: av.error.FFmpegError) -> InputError:
         where = f"{self.counts.last_s:.3f} s" if self.counts.last_s is not None else "the start"
-        return InputError(f"{self.src}: video decoding failed after {self.counts.frames} frames (last at {where}): "
-                          f"{exc.strerror or exc}")
+        return InputError(f"{self.src}: video decoding failed after {self.counts.frames} frames "
+                          f"(last at {where}): {exc.strerror or exc}")
 
     def _start(self, output: av.container.OutputContainer, first: av.VideoFrame) -> _VideoWriter:
         self.geometry = _Geometry.of(first, self.odd_size)
@@ -468,7 +517,8 @@ class _VideoWriter:
     """Draws on each frame and encodes it with the input's timestamp."""
 
     def __init__(self, output: av.container.OutputContainer, source: av.VideoStream, first: av.VideoFrame,
-                 maker: _FrameMaker, overlays: _Overlays, encoder_options: dict[str, str], counts: _Counts) -> None:
+                 maker: _FrameMaker, overlays: _Overlays, encoder_options: dict[str, str],
+                 counts: _Counts) -> None:
         g = maker.geometry
         self.time_base: Fraction = source.time_base or first.time_base or Fraction(1, 90_000)
         rate = source.average_rate or source.guessed_rate or Fraction(30)
@@ -521,6 +571,7 @@ class _VideoWriter:
     def _encode(self, frame: av.VideoFrame, duration: int) -> None:
         self._durations[frame.pts] = duration
         self._mux(self.stream.encode(frame))
+        self.maker.release(frame)
 
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:

@@ -38,7 +38,9 @@ class FrameAnnotator:
         self._cached: tuple[int, Overlay | None] | None = None
         self.timeline: Timeline | None = None
         if timeline:
-            end_s = duration_s if duration_s is not None else max((w.end_s for w in self.windows), default=0.0)
+            end_s = duration_s
+            if end_s is None:
+                end_s = max((w.end_s for w in self.windows), default=0.0)
             self.timeline = Timeline(self._spans(end_s), duration_s=end_s, frame_width=frame_width,
                                      frame_height=frame_height)
 

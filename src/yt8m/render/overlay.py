@@ -78,7 +78,8 @@ class Overlay:
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"rgb must be a uint8 array [h, w, 3], got {rgb.dtype} {rgb.shape}")
         if alpha.dtype != np.uint8 or alpha.shape != rgb.shape[:2]:
-            raise ValueError(f"alpha must be a uint8 array {list(rgb.shape[:2])}, got {alpha.dtype} {alpha.shape}")
+            raise ValueError(f"alpha must be a uint8 array {list(rgb.shape[:2])}, "
+                             f"got {alpha.dtype} {alpha.shape}")
 
     @property
     def width(self) -> int:
@@ -103,7 +104,8 @@ class Overlay:
             return self
         rows = slice(y0 - self.y, y1 - self.y)
         cols = slice(x0 - self.x, x1 - self.x)
-        return Overlay(x0, y0, np.ascontiguousarray(self.rgb[rows, cols]), np.ascontiguousarray(self.alpha[rows, cols]))
+        return Overlay(x0, y0, np.ascontiguousarray(self.rgb[rows, cols]),
+                       np.ascontiguousarray(self.alpha[rows, cols]))
 
     def frame_mask(self, width: int, height: int) -> np.ndarray:
         """Boolean ``[height, width]``: the frame pixels this overlay changes."""
@@ -130,7 +132,8 @@ class Overlay:
         return out
 
     def __repr__(self) -> str:
-        return f"Overlay(x={self.x}, y={self.y}, size={self.width}x{self.height}, drawn={int(self.mask.sum())} px)"
+        drawn = int(self.mask.sum())
+        return f"Overlay(x={self.x}, y={self.y}, size={self.width}x{self.height}, drawn={drawn} px)"
 
 
 def text_size_px(width: int, height: int) -> int:
@@ -187,7 +190,8 @@ class LabelPainter:
             xy = (pad, pad + i * self.line_step_px)
             draw_color.text(xy, line, font=self.font, fill=RANK_COLORS[i % len(RANK_COLORS)], anchor="la",
                             stroke_width=pad, stroke_fill=(0, 0, 0))
-            draw_coverage.text(xy, line, font=self.font, fill=255, anchor="la", stroke_width=pad, stroke_fill=255)
+            draw_coverage.text(xy, line, font=self.font, fill=255, anchor="la", stroke_width=pad,
+                               stroke_fill=255)
         overlay = Overlay(self.margin_px - pad, self.margin_px - pad, np.asarray(color), np.asarray(coverage))
         return overlay.clipped(self.frame_width, self.frame_height)
 
@@ -199,7 +203,8 @@ class Timeline:
     the frame shows a window whose top label is class ``index`` (``None``: a window
     showing no label). The bar maps ``[0, duration_s]`` onto the frame's width, is
     ``max(3, height / 80)`` px high, has a translucent dark track, opaque spans in
-    :func:`label_color`, and a marker at the current time (:meth:`marker`).
+    :func:`label_color`, and a white marker at the current time (:meth:`marker`), about
+    a third of the bar's height wide.
     """
 
     def __init__(self, spans: Sequence[tuple[float, float, int | None]], *, duration_s: float,
@@ -208,19 +213,22 @@ class Timeline:
         self.duration_s = max(duration_s, 1e-6)
         self.height_px = min(frame_height, max(3, round(frame_height / 80)))
         self.y = frame_height - self.height_px
-        self.marker_width_px = max(1, round(self.height_px / 3))
+        self.marker_width_px = min(frame_width, 2 * max(1, round(self.height_px / 6)))
         self.bar = self._bar(spans)
 
     def x_at(self, time_s: float) -> int:
         """The bar's column for ``time_s`` (clamped to the frame)."""
         return min(self.frame_width - 1, max(0, int(time_s / self.duration_s * self.frame_width)))
 
+    def marker_x(self, time_s: float) -> int:
+        """The marker's left column at ``time_s``: even, so that it moves by whole chroma blocks."""
+        return max(0, min(self.x_at(time_s), self.frame_width - self.marker_width_px)) // 2 * 2
+
     def marker(self, time_s: float) -> Overlay:
-        """A white tick over the bar at ``time_s``."""
-        w = min(self.marker_width_px, self.frame_width)
-        x = min(self.x_at(time_s), self.frame_width - w)
+        """A white tick over the bar at ``time_s`` (an even number of pixels wide, at an even column)."""
+        w = self.marker_width_px
         rgb = np.full((self.height_px, w, 3), 255, np.uint8)
-        return Overlay(x, self.y, rgb, np.full((self.height_px, w), 255, np.uint8))
+        return Overlay(self.marker_x(time_s), self.y, rgb, np.full((self.height_px, w), 255, np.uint8))
 
     def _bar(self, spans: Sequence[tuple[float, float, int | None]]) -> Overlay:
         rgb = np.zeros((self.height_px, self.frame_width, 3), np.uint8)

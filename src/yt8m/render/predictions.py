@@ -20,7 +20,10 @@ from typing import Any
 from yt8m._files import read_input_bytes
 from yt8m.errors import InputError
 
-__all__ = ["LabelWindow", "ShownLabel", "WindowClock", "load_predictions", "shown_labels", "windows_from_predictions"]
+__all__ = [
+    "LabelWindow", "ShownLabel", "WindowClock", "load_predictions", "shown_labels",
+    "windows_from_predictions",
+]
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,11 @@ def load_predictions(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         predictions = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise InputError(f"{p}: not UTF-8 text (byte {exc.start}), expected a predictions JSON file") from None
+        message = f"{p}: not UTF-8 text (byte {exc.start}), expected a predictions JSON file"
+        raise InputError(message) from None
     except json.JSONDecodeError as exc:
-        raise InputError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        message = f"{p}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        raise InputError(message) from None
     windows_from_predictions(predictions, where=str(p))
     return predictions
 
@@ -106,14 +111,16 @@ class WindowClock:
 
 def _window(item: object, *, where: str) -> LabelWindow:
     if not isinstance(item, Mapping):
-        raise InputError(f"{where}: expected an object with start_s, end_s and labels, got {_json_type(item)}")
+        raise InputError(f"{where}: expected an object with start_s, end_s and labels, "
+                         f"got {_json_type(item)}")
     start_s = _number(item, "start_s", where)
     end_s = _number(item, "end_s", where)
     if end_s < start_s:
         raise InputError(f"{where}: end_s ({end_s:g}) is before start_s ({start_s:g})")
     labels = item.get("labels")
     if not isinstance(labels, list):
-        raise InputError(f"{where}: 'labels' must be a list, got {_json_type(labels) if labels is not None else 'nothing'}")
+        got = _json_type(labels) if labels is not None else "nothing"
+        raise InputError(f"{where}: 'labels' must be a list, got {got}")
     parsed = [_label(label, where=f"{where}.labels[{j}]") for j, label in enumerate(labels)]
     parsed.sort(key=lambda label: -label.score)
     return LabelWindow(start_s=start_s, end_s=end_s, labels=tuple(parsed))

@@ -87,11 +87,27 @@ class PlanarOverlay:
 
     def __init__(self, overlay: Overlay, matrix: YuvMatrix, chroma_shift: tuple[int, int]) -> None:
         self.overlay = overlay
+        self.chroma_shift = chroma_shift
         y, u, v = matrix.from_rgb(overlay.rgb)
         a256 = (overlay.alpha.astype(np.uint32) * 256 + 127) // 255
         self._planes = [self._prepare(y, a256, overlay.x, overlay.y, (0, 0))]
         for values in (u, v):
             self._planes.append(self._prepare(values, a256, overlay.x, overlay.y, chroma_shift))
+
+    def moved(self, dx: int) -> PlanarOverlay:
+        """The same overlay ``dx`` pixels to the right (a multiple of the chroma block width).
+
+        No conversion is redone; the caller keeps the result inside the frame.
+        """
+        sx = self.chroma_shift[0]
+        if dx % (1 << sx):
+            raise ValueError(f"dx ({dx}) must be a multiple of {1 << sx} for this chroma subsampling")
+        other = object.__new__(PlanarOverlay)
+        other.overlay = Overlay(self.overlay.x + dx, self.overlay.y, self.overlay.rgb, self.overlay.alpha)
+        other.chroma_shift = self.chroma_shift
+        other._planes = [(rows, slice(cols.start + (dx >> shift), cols.stop + (dx >> shift)), keep, add)
+                         for (rows, cols, keep, add), shift in zip(self._planes, (0, sx, sx), strict=True)]
+        return other
 
     def blend(self, planes: Sequence[np.ndarray]) -> None:
         """Draw the overlay into ``planes`` (Y, U, V uint8 views, modified in place).
@@ -126,7 +142,9 @@ class PlanarOverlay:
             weighted = weighted.reshape(ph // bh, bh, pw // bw, bw).mean(axis=(1, 3))
         a = np.rint(alpha)
         keep = (256 - a).astype(np.uint16)
-        add = (np.rint(np.clip(weighted * (a / np.maximum(alpha, 1e-9)), 0, 255 * 256)) + 128).astype(np.uint16)
+        # value * a, with the rounded opacity a (exact for luma, where alpha is already whole)
+        premultiplied = np.clip(weighted * (a / np.maximum(alpha, 1e-9)), 0, 255 * 256)
+        add = (np.rint(premultiplied) + 128).astype(np.uint16)
         rows = slice(y0 >> sy, (y0 >> sy) + alpha.shape[0])
         cols = slice(x0 >> sx, (x0 >> sx) + alpha.shape[1])
         return rows, cols, keep, add

@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     # Added innermost first: the host check runs first, the body limit last.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_mb=settings.max_upload_mb)
     app.add_middleware(SameOriginMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.hosts != ("*",):

@@ -121,6 +121,8 @@ def sniff(path: Path, *, name: str) -> VideoInfo:
         info = probe(path)
     except InputError as exc:
         reason = str(exc).removeprefix(f"{path}: ")
+        inner = re.fullmatch(r"not a (?:readable )?media file \((.*)\)", reason)
+        reason = inner.group(1) if inner else reason
         raise UnsupportedMedia(f"{name}: not a video FFmpeg can read ({reason})") from None
     fmt = info.format_name
     if fmt in _IMAGE_FORMATS or fmt.endswith("_pipe"):

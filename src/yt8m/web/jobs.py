@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import queue
 import shutil
 import threading
@@ -186,7 +185,7 @@ class JobStore:
                 return JobRecord.from_json(asdict(known)), False
             record = JobRecord(id=job_id, name=name, origin=origin, video=video, media_type=info.media_type,
                                size_bytes=staged.size_bytes, duration_s=info.duration_s, has_audio=info.has_audio,
-                               seconds_expected=max(1, math.ceil(info.duration_s)))
+                               seconds_expected=max(1, round(info.duration_s)))
             self._jobs[job_id] = record
             self._save(record)
             self._queue.put(job_id)

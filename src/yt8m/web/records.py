@@ -308,6 +308,9 @@ class RecordService:
             raise RecordNotFound(f"the YouTube video {youtube_id} is not in the YouTube-8M training shards")
         filename, index = located
         shard, source = self.fetch_shard(filename)
+        count = len(self.index.ids(shard))
+        if index >= count:
+            raise LookupFailed(f"the lookup pointed at record {index} of {filename}, which holds {count} records")
         return shard, index, source, youtube_id
 
     def record(self, text: str, *, segment_size: int, top_k: int = RECORD_TOP_K) -> dict[str, Any]:

@@ -81,14 +81,15 @@ class _BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over ``max_bytes`` with 413, counting bytes as they arrive."""
+    """Refuse request bodies over ``max_mb`` MiB with 413, counting bytes as they arrive."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_mb: float) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_mb = max_mb
+        self.max_bytes = int(max_mb * 1024 * 1024)
 
     def _too_large(self) -> str:
-        return f"request body too large: the limit is {self.max_bytes / (1024 * 1024):g} MB (--max-upload-mb)"
+        return f"request body too large: the limit is {self.max_mb:g} MB (--max-upload-mb)"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -83,10 +83,6 @@ class Settings:
                 raise InputError(f"{name} ({getattr(self, name)!r}) must be an http:// or https:// URL")
 
     @property
-    def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * 1024 * 1024)
-
-    @property
     def hosts(self) -> tuple[str, ...]:
         """Accepted ``Host`` header names (``("*",)``: any)."""
         if self.allowed_hosts is not None:

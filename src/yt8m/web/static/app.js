@@ -629,7 +629,7 @@ function renderAxis(total, width) {
   const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600];
   const step = steps.find((s) => total / s <= Math.max(2, Math.floor(width / 70))) || 3600;
   for (let t = 0; t <= total + 1e-6; t += step) {
-    const tick = el('span', '', formatTime(t));
+    const tick = el('span', total - t < step * 0.5 && t > 0 ? 'last' : '', formatTime(t));
     tick.style.left = `${(t / total) * 100}%`;
     axis.append(tick);
   }
