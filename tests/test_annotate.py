@@ -196,6 +196,19 @@ def test_timestamps_and_audio_survive_other_containers(tmp_path, kind):
         assert after["times"][0] == 0.5
 
 
+@pytest.mark.parametrize("codec, pix_fmt, suffix", [("png", "rgb24", ".mov"), ("mjpeg", "yuvj420p", ".avi")])
+def test_rgb_and_full_range_inputs_keep_their_colours(tmp_path, codec, pix_fmt, suffix):
+    src = mf.make_video(tmp_path / f"in{suffix}", duration_s=0.5, codec=codec, pix_fmt=pix_fmt, audio=None)
+    out = tmp_path / "out.mp4"
+    annotate_video(src, {"windows": []}, out, timeline=False, progress=False)
+    with av.open(str(src)) as a, av.open(str(out)) as b:
+        pairs = list(zip(a.decode(video=0), b.decode(video=0), strict=True))
+    assert len(pairs) == 15
+    for before, after in pairs:
+        a, b = (f.to_ndarray(format="rgb24").astype(int) for f in (before, after))
+        assert np.abs(a - b).mean() < 3
+
+
 def test_rotation_is_applied_to_the_pixels(media, tmp_path):
     """The output is the upright picture (as the extractor decodes it), without rotation metadata."""
     from yt8m.media.video import decode_video
@@ -334,6 +347,7 @@ def test_non_ascii_labels_render():
     assert drawable_text("Pokémon", font) == "Pokémon"
     assert drawable_text("Tōkyō – Šibenik ×2", font) == "Tōkyō – Šibenik ×2"
     assert drawable_text("日本 Ǆ", font) == "?? Ǆ"  # not in the font: replaced, never a box
+    assert drawable_text("ｆｕｌｌ\twidth\nname", font) == "full width name"
     painter = LabelPainter(640, 360)
     accented = painter.render([ShownLabel(0, "Pokémon", 0.5)])
     plain = painter.render([ShownLabel(0, "Pokemon", 0.5)])

@@ -17,8 +17,14 @@ def test_predict_on_a_video_extracts_first(with_weights, run_cli, media, tmp_pat
     import media_factory as mf
 
     mf.make_video(video, duration_s=6.0, fps=5, width=64, height=48)
-    result = run_cli("predict", video, "--model", model_dir, "--labels", labels, "-o", out)
+    annotated = tmp_path / "annotated.mp4"
+    result = run_cli("predict", video, "--model", model_dir, "--labels", labels, "-o", out,
+                     "--annotate", annotated)
     assert result.exit_code == 0, result.stderr
+    import av
+
+    with av.open(str(annotated)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 30  # 6 s at 5 fps, every frame kept
     predictions = json.loads(out.read_text(encoding="utf-8"))
     assert predictions["num_seconds"] == 6
     # 6 seconds, windows of 5 overlapping by 4: starts 0 and 1.

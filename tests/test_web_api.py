@@ -24,21 +24,21 @@ import pytest
 import torch
 
 fastapi = pytest.importorskip("fastapi", reason="the web extra (fastapi) is not installed")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-import media_factory as mf  # noqa: E402
-from yt8m.errors import InputError  # noqa: E402
-from yt8m.features.pipeline import Result  # noqa: E402
-from yt8m.features.sequence import FeatureSequence  # noqa: E402
-from yt8m.formats.tfrecord import write_records  # noqa: E402
-from yt8m.formats.yt8m_records import make_frame_record  # noqa: E402
-from yt8m.inference.classifiers import build_model, load_classifier, save_native  # noqa: E402
-from yt8m.inference.labels import read_label_map  # noqa: E402
-from yt8m.web import ingest  # noqa: E402
-from yt8m.web.app import create_app  # noqa: E402
-from yt8m.web.jobs import JobStore  # noqa: E402
-from yt8m.web.resources import Resources  # noqa: E402
-from yt8m.web.settings import Settings  # noqa: E402
+import media_factory as mf
+from yt8m.errors import InputError
+from yt8m.features.pipeline import Result
+from yt8m.features.sequence import FeatureSequence
+from yt8m.formats.tfrecord import write_records
+from yt8m.formats.yt8m_records import make_frame_record
+from yt8m.inference.classifiers import build_model, load_classifier, save_native
+from yt8m.inference.labels import read_label_map
+from yt8m.web import ingest
+from yt8m.web.app import create_app
+from yt8m.web.jobs import JobStore
+from yt8m.web.resources import Resources
+from yt8m.web.settings import Settings
 
 LABELS = ["Vehicle", "Arts & Entertainment, Music", "Sport: Football", "Cooking", "Animal", "Game, Video game",
           "Dance", "Concert", "Nature: Landscape", "Car", "Guitar", "???"]
@@ -492,7 +492,7 @@ class LookupServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 server.requests.append(self.path)
                 status, body = server.routes.get(self.path, (404, b"not found"))
                 self.send_response(status)
@@ -502,7 +502,7 @@ class LookupServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def stop(self) -> None:
         self.httpd.shutdown()  # a second call returns at once
@@ -571,6 +571,14 @@ def test_record_from_a_youtube_url_downloads_the_shard_once(dataset) -> None:
     assert lookup.requests.count("/2/frame/train/train0042.tfrecord") == 1
 
 
+def test_youtube_lookup_uses_a_local_copy_of_the_named_shard(dataset, tmp_path) -> None:
+    shutil.copy(tmp_path / "train0042.tfrecord", dataset["dir"] / "train0042.tfrecord")
+    with records_client(dataset) as client:
+        body = client.get("/api/records", params={"q": YOUTUBE_ID}).json()
+    assert body["video_id"] == "Zz00" and body["source"] == "local"
+    assert dataset["lookup"].requests == [f"/2/j/r/dQ/{YOUTUBE_ID}.js"]  # asked where, downloaded nothing
+
+
 def test_record_from_a_yt8m_id_through_the_online_lookup(dataset) -> None:
     with records_client(dataset) as client:
         body = client.get("/api/records", params={"q": "Zz00"}).json()
@@ -611,7 +619,62 @@ def test_unreachable_lookup_is_a_502(dataset) -> None:
     assert response.status_code == 502 and "cannot reach" in response.json()["detail"]
 
 
-# --- the command line --------------------------------------------------------------------------------------
+# --- the app's own loading, and the command line ---------------------------------------------------------------
+
+
+def test_app_loads_its_models_in_the_lifespan_and_serves_without_extraction(model_files, media, tmp_path) -> None:
+    model, labels = model_files
+    settings = Settings(model=str(model), labels=labels, data_dir=tmp_path / "data", fetch_weights=False)
+    with TestClient(create_app(settings), base_url=BASE) as client:  # no weights in this test's cache
+        health = client.get("/healthz").json()
+        assert health["model"]["spec"] == str(model) and health["labels"]["source"] == str(labels)
+        assert health["extraction"]["available"] is False
+        assert "video extraction is unavailable" in health["extraction"]["reason"]
+        refused = upload(client, media["h264_aac"])
+        assert refused.status_code == 503 and "unavailable" in refused.json()["detail"]
+        assert client.get("/api/labels/2").json()["name"] == "Sport: Football"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_command_runs_uvicorn_on_loopback(model_files, tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    model, labels = model_files
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "yt8m", "serve", "--model", str(model), "--labels", str(labels), "--port", str(port),
+         "--data-dir", str(tmp_path / "data"), "--offline"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()
+            try:
+                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "yt8m serve did not answer in 60 s"
+                time.sleep(0.2)
+        assert health.status_code == 200 and health.json()["model"]["num_classes"] == len(LABELS)
+        assert requests.get(f"http://localhost:{port}/", timeout=5).status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert f"viewer at http://127.0.0.1:{port}/" in stderr and "uploads are refused" in stderr
+    assert "Traceback" not in stderr
+
 
 
 def test_serve_command_is_registered(run_cli) -> None:

@@ -51,9 +51,13 @@ def _write_text(path: Path | None, text: str) -> None:
 @click.option("--format", "output_format", type=click.Choice(["json", "csv"]), default="json", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Where to write (default: stdout).")
+@click.option("--annotate", "annotate_path", type=click.Path(path_type=Path), default=None,
+              help="Also write the video with its labels drawn on it (INPUT must be a video, or "
+                   "a features file whose clip path is a readable video).")
 @_device_option()
 def predict(input_path: Path, model: str, segment_size: int, overlap: int, top_k: int, video_top_k: int,
-            labels_path: Path | None, output_format: str, output: Path | None, device: str) -> None:
+            labels_path: Path | None, output_format: str, output: Path | None, device: str,
+            annotate_path: Path | None) -> None:
     """Label a video, or its features (a features.pb or .npz), with a YouTube-8M classifier.
 
     A video is extracted first (as `yt8m extract` does, weights fetched on first use).
@@ -82,6 +86,26 @@ def predict(input_path: Path, model: str, segment_size: int, overlap: int, top_k
     text = (json.dumps(result, indent=2, ensure_ascii=False) + "\n" if output_format == "json"
             else predictions_csv(result))
     _write_text(output, text)
+    if annotate_path is not None:
+        from yt8m.render import annotate_video
+
+        video = _video_of(input_path)
+        report = annotate_video(video, result, annotate_path, top_k=top_k)
+        click.echo(f"{annotate_path}: {report.frames} frames annotated", err=True)
+
+
+def _video_of(input_path: Path) -> Path:
+    """The video to annotate: INPUT itself, or the clip path a features file names."""
+    from yt8m.errors import InputError
+    from yt8m.features.sequence import FeatureSequence
+    from yt8m.inference.predict import _is_video_file
+
+    if _is_video_file(input_path):
+        return input_path
+    sequence = FeatureSequence.read(input_path)
+    if sequence.metadata is None or not Path(sequence.metadata.data_path).is_file():
+        raise InputError(f"{input_path}: --annotate needs the video; this features file names none that exists")
+    return Path(sequence.metadata.data_path)
 
 
 @cli.command("predict-dataset")

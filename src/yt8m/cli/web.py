@@ -84,7 +84,14 @@ def serve(host: str, port: int, model: str, labels_path: Path | None, dataset_di
         server = uvicorn.Server(config)
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"yt8m: viewer at http://{shown}:{port}/ (API at /docs); Ctrl+C stops it", err=True)
-        server.run()
+        try:
+            server.run()
+        except KeyboardInterrupt:  # uvicorn shuts down cleanly, then re-raises the signal it caught
+            pass
+        except SystemExit:  # uvicorn exits when it cannot bind; it has logged why
+            pass
+        if server.started:
+            click.echo("yt8m: viewer stopped", err=True)
     finally:
         resources.close()
     if not server.started:

@@ -41,7 +41,6 @@ playing before the download ends). Decisions, where the input and the target dif
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -55,15 +54,14 @@ from typing import Any, Literal
 
 import av
 import numpy as np
-from av.video.reformatter import ColorRange
 from tqdm import tqdm
 
 from yt8m._files import AtomicFile
 from yt8m.errors import InputError
 from yt8m.media.probe import check_readable_file, open_container
 from yt8m.render.layout import FrameAnnotator
-from yt8m.render.predictions import windows_from_predictions
-from yt8m.render.yuv import PlanarOverlay, YuvMatrix, matrix_for_frame, plane_view
+from yt8m.render.predictions import LabelWindow, windows_from_predictions
+from yt8m.render.yuv import PlanarOverlay, YuvMatrix, frame_colors, plane_view
 
 __all__ = [
     "COPIED_AUDIO_CODECS", "X264_PRESETS", "AnnotateReport", "OddSize", "annotate_video", "mp4_options",
@@ -256,18 +254,15 @@ class _FrameMaker:
 
     def __init__(self, geometry: _Geometry, first: av.VideoFrame) -> None:
         self.geometry = geometry
-        full = first.format.name.startswith("yuvj") or int(first.color_range) == int(ColorRange.JPEG)
-        self.color_range = ColorRange.JPEG if full else ColorRange.MPEG
-        self.matrix: YuvMatrix = matrix_for_frame(first, display_width=geometry.display_width,
-                                                  display_height=geometry.display_height)
+        self.colors = frame_colors(first, display_width=geometry.display_width,
+                                   display_height=geometry.display_height)
         self._free: list[av.VideoFrame] = []
 
     def make(self, frame: av.VideoFrame) -> tuple[av.VideoFrame, list[np.ndarray]]:
         """The output frame for ``frame`` and writable views of its Y, U, V planes."""
         g = self.geometry
         if frame.format.name != g.pixel_format:
-            frame = frame.reformat(format=g.pixel_format, src_color_range=self.color_range,
-                                   dst_color_range=self.color_range)
+            frame = frame.reformat(format=g.pixel_format, **self.colors.reformat)
         if self._free:
             out = self._free.pop()
             out.make_writable()
@@ -404,8 +399,9 @@ class _Counts:
 class _Job:
     """One annotation run: input container open, output created at the first frame."""
 
-    def __init__(self, container: av.container.InputContainer, src: Path, windows: list[Any], *, top_k: int,
-                 threshold: float, timeline: bool, odd_size: OddSize, crf: int, preset: str) -> None:
+    def __init__(self, container: av.container.InputContainer, src: Path, windows: list[LabelWindow], *,
+                 top_k: int, threshold: float, timeline: bool, odd_size: OddSize, crf: int,
+                 preset: str) -> None:
         if not container.streams.video:
             kinds = ", ".join(s.type for s in container.streams) or "none"
             raise InputError(f"{src}: has no video stream (streams: {kinds})")
@@ -498,7 +494,7 @@ class _Job:
         annotator = FrameAnnotator(self.windows, frame_width=self.geometry.display_width,
                                    frame_height=self.geometry.display_height, duration_s=self._duration_s(),
                                    **self.options)
-        overlays = _Overlays(annotator, maker.matrix, self.geometry.chroma_shift)
+        overlays = _Overlays(annotator, maker.colors.matrix, self.geometry.chroma_shift)
         writer = _VideoWriter(output, self.video, first, maker, overlays, self.encoder_options, self.counts)
         if self.audio_in is not None:
             self.audio = _AudioOut(self.audio_in, output, self.src)
@@ -528,11 +524,8 @@ class _VideoWriter:
         self.stream.codec_context.time_base = self.time_base
         self.stream.time_base = self.time_base
         self.stream.options = dict(encoder_options)
-        ctx = self.stream.codec_context
-        ctx.color_range = int(maker.color_range)
-        for name in ("colorspace", "color_primaries", "color_trc"):
-            with contextlib.suppress(AttributeError, ValueError, TypeError):
-                setattr(ctx, name, getattr(first, name))
+        for name, value in maker.colors.tags.items():
+            setattr(self.stream.codec_context, name, value)
         self.maker = maker
         self.overlays = overlays
         self.counts = counts

@@ -244,11 +244,14 @@ class Timeline:
 
 
 def drawable_text(text: str, font: ImageFont.FreeTypeFont) -> str:
-    """``text`` with each character ``font`` cannot draw replaced by its base letters, or ``?``."""
+    """``text`` on one line (whitespace as spaces), each character ``font`` lacks replaced by
+    its base letters (compatibility decomposition without accents), or ``?``."""
     return "".join(_drawable_char(ch, font) for ch in unicodedata.normalize("NFC", text))
 
 
 def _drawable_char(ch: str, font: ImageFont.FreeTypeFont) -> str:
+    if ch.isspace():
+        return " "  # a label stays one line
     if _has_glyph(font, ch):
         return ch
     base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))

@@ -12,19 +12,26 @@ per-pixel blends over a uniform background.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import av
 import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
 
 from yt8m.render.overlay import Overlay
 
-__all__ = ["BT601", "BT709", "PlanarOverlay", "YuvMatrix", "matrix_for_frame", "plane_view"]
+__all__ = [
+    "BT601", "BT709", "FrameColors", "PlanarOverlay", "YuvMatrix", "frame_colors", "matrix_for_frame",
+    "plane_view",
+]
 
-# FFmpeg's AVColorSpace and AVColorRange values.
+# FFmpeg's AVColorSpace, AVColorPrimaries / AVColorTransferCharacteristic and AVColorRange values.
 _AVCOL_SPC_BT709 = 1
-_AVCOL_SPC_BT601 = frozenset({5, 6})  # BT470BG, SMPTE170M
+_AVCOL_SPC_SMPTE170M = 6
+_AVCOL_SPC_BT601 = frozenset({5, _AVCOL_SPC_SMPTE170M})  # BT470BG, SMPTE170M
 _AVCOL_SPC_BT2020 = frozenset({9, 10})  # BT2020 NCL, CL
+_AVCOL_UNSPECIFIED = 2  # the same value for colour space, primaries and transfer
 _AVCOL_RANGE_JPEG = 2
 
 
@@ -70,6 +77,45 @@ def matrix_for_frame(frame: av.VideoFrame, *, display_width: int, display_height
     else:
         base = BT709 if display_width > 1024 or display_height > 576 else BT601
     return YuvMatrix(kr=base.kr, kb=base.kb, full_range=full)
+
+
+@dataclass(frozen=True)
+class FrameColors:
+    """How decoded frames become the output's YUV, and how the output is tagged.
+
+    ``matrix`` converts overlay colours; ``reformat`` are the keyword arguments of
+    ``VideoFrame.reformat`` for frames not already in the output's pixel format; ``tags``
+    are the encoder's ``colorspace``, ``color_range``, ``color_primaries`` and ``color_trc``
+    (FFmpeg's values), only those known.
+    """
+
+    matrix: YuvMatrix
+    reformat: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, int] = field(default_factory=dict)
+
+
+def frame_colors(frame: av.VideoFrame, *, display_width: int, display_height: int) -> FrameColors:
+    """The colour handling for a video whose first decoded frame is ``frame``.
+
+    YUV video keeps its matrix, range and tags (only the chroma layout or bit depth may
+    change). RGB and grey video is converted to limited-range YUV with the matrix
+    players assume for untagged video of its size (see :func:`matrix_for_frame`), and
+    tagged so.
+    """
+    fmt = frame.format
+    if not fmt.is_rgb and len(fmt.components) >= 3:
+        matrix = matrix_for_frame(frame, display_width=display_width, display_height=display_height)
+        color_range = ColorRange.JPEG if matrix.full_range else ColorRange.MPEG
+        tags = {name: int(getattr(frame, name)) for name in ("colorspace", "color_primaries", "color_trc")
+                if int(getattr(frame, name)) not in (0, _AVCOL_UNSPECIFIED)}
+        return FrameColors(matrix, {"src_color_range": color_range, "dst_color_range": color_range},
+                           {**tags, "color_range": int(color_range)})
+    hd = display_width > 1024 or display_height > 576
+    matrix, space = (BT709, Colorspace.ITU709) if hd else (BT601, Colorspace.ITU601)
+    return FrameColors(matrix, {"dst_colorspace": space, "src_color_range": ColorRange.JPEG,
+                                "dst_color_range": ColorRange.MPEG},
+                       {"colorspace": _AVCOL_SPC_BT709 if hd else _AVCOL_SPC_SMPTE170M,
+                        "color_range": int(ColorRange.MPEG)})
 
 
 def plane_view(plane: av.video.plane.VideoPlane) -> np.ndarray:

@@ -266,7 +266,7 @@ class JobRunner:
             self._run(record)
         except Yt8mError as exc:
             self._fail(record, str(exc))
-        except Exception as exc:  # noqa: BLE001 - a failing job must not stop the server
+        except Exception as exc:  # a failing job must not stop the server
             log.exception("job %s (%s) failed", job_id, record.name)
             self._fail(record, f"internal error: {type(exc).__name__}: {exc}")
 

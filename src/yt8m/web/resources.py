@@ -79,7 +79,7 @@ class Resources:
 def load_extractor(settings: Settings) -> tuple[Extractor | None, str | None]:
     """The extractor on ``settings.device``, or (None, why not)."""
     try:
-        from yt8m.features.pipeline import Extractor, ExtractOptions
+        from yt8m.features.pipeline import ExtractOptions, Extractor
 
         return Extractor(ExtractOptions(device=settings.device), fetch=settings.fetch_weights), None
     except Yt8mError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
@@ -14,7 +14,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz(state: AppState = Depends(get_state)) -> dict[str, Any]:
+def healthz(state: Annotated[AppState, Depends(get_state)]) -> dict[str, Any]:
     """Status, model, labels, extraction availability, dataset options and job counts."""
     settings = state.settings
     return {

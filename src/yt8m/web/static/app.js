@@ -179,7 +179,7 @@ function renderJobStatus(job, stageText) {
   }
   if (job.status === 'done') stage = job.cached ? 'done (cached)' : 'done';
   $('job-stage').textContent = stage;
-  const percent = Math.round(100 * (job.status === 'done' ? 1 : job.progress || 0));
+  const percent = Math.round(100 * (job.status === 'done' || job.status === 'failed' ? 1 : job.progress || 0));
   $('job-progress-bar').style.width = `${percent}%`;
   $('job-progress').setAttribute('aria-valuenow', String(percent));
 }
@@ -199,7 +199,7 @@ async function trackJob(job) {
     return;
   }
   if (job.status === 'failed') {
-    showError(`${job.name}: ${job.error}`);
+    showError(job.error && job.error.startsWith(job.name) ? job.error : `${job.name}: ${job.error}`);
     loadRecentJobs();
     return;
   }
@@ -294,6 +294,7 @@ function resetPlayer() {
   ytHost.hidden = true;
   $('no-player').hidden = true;
   $('player-note').hidden = true;
+  $('player').classList.remove('compact');
   video.hidden = false;
   return video;
 }
@@ -373,6 +374,9 @@ async function lookUpRecord(query) {
         $('empty').hidden = false;
       } else if (previous.kind === 'video') {
         openJob(previous.job);
+      } else {
+        renderRecordHead(previous.data);
+        renderAll();
       }
       return;
     }
@@ -399,7 +403,11 @@ function renderRecordHead(data) {
   const truth = $('truth');
   const chips = $('truth-chips');
   chips.replaceChildren();
-  for (const label of data.ground_truth) chips.append(el('span', 'chip', labelName(label)));
+  for (const label of data.ground_truth) {
+    const chip = el('span', 'chip', labelName(label));
+    chip.title = 'Green: also predicted at or above the threshold somewhere in the record';
+    chips.append(chip);
+  }
   if (!data.ground_truth.length) chips.append(el('span', 'muted small', 'This record has no labels.'));
   truth.hidden = false;
 }
@@ -412,6 +420,7 @@ function setUpRecordPlayer(data) {
   state.clock = cursorClock();
   if (!data.youtube_id) {
     $('no-player').hidden = false;
+    $('player').classList.add('compact');
     return;
   }
   const host = $('yt-player');
@@ -419,8 +428,9 @@ function setUpRecordPlayer(data) {
   const target = el('div');
   host.append(target);
   const note = $('player-note');
+  const view = state.view;
   loadYouTubeApi().then((YT) => {
-    if (state.view === null || state.view.data !== data) return;
+    if (state.view !== view) return;
     const player = new YT.Player(target, {
       videoId: data.youtube_id, host: 'https://www.youtube-nocookie.com', playerVars: { rel: 0, playsinline: 1 },
     });
@@ -430,8 +440,10 @@ function setUpRecordPlayer(data) {
       duration: () => (player.getDuration ? player.getDuration() : 0),
     };
   }).catch(() => {
+    if (state.view !== view) return;
     host.hidden = true;
     $('no-player').hidden = false;
+    $('player').classList.add('compact');
     note.textContent = 'The YouTube player could not be loaded (offline?).';
     note.hidden = false;
   });
