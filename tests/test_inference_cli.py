@@ -103,7 +103,7 @@ def test_predict_npz(capsys, tmp_path, model) -> None:
 
 
 @pytest.mark.parametrize("setup,args,message", [
-    ("video", [], "a video; video input needs `yt8m extract` first"),
+    ("video", [], "clip.mp4: not a readable media file"),
     ("features", ["--labels", "LABELS"], "names 2 classes but the model .* predicts 12"),
     ("features", ["--overlap", "5"], r"overlap \(5\) must be >= 0 and less than the segment size \(5\)"),
     ("features", ["--model", "EMPTY"], "not a classifier"),

@@ -109,7 +109,10 @@ def load_local_features(path: str | os.PathLike[str], *, extract_options: Any = 
         raise InputError(f"{p}: is a directory, expected a features.pb, a .npz or a video")
     if _is_video_file(p):
         from yt8m.features.pipeline import ExtractOptions, extract
+        from yt8m.media.probe import probe
 
+        if not probe(p).video_streams:  # a broken input is said before any weights are fetched
+            raise InputError(f"{p}: holds no video stream")
         sequence = extract(p, options=extract_options or ExtractOptions())
     else:
         sequence = FeatureSequence.read(p)
