@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 fastapi = pytest.importorskip("fastapi", reason="the web extra (fastapi) is not installed")
 from fastapi.testclient import TestClient
@@ -32,7 +31,7 @@ from yt8m.features.pipeline import Result
 from yt8m.features.sequence import FeatureSequence
 from yt8m.formats.tfrecord import write_records
 from yt8m.formats.yt8m_records import make_frame_record
-from yt8m.inference.classifiers import build_model, load_classifier, save_native
+from yt8m.inference.classifiers import load_classifier
 from yt8m.inference.labels import read_label_map
 from yt8m.web import ingest
 from yt8m.web.app import create_app
@@ -40,8 +39,7 @@ from yt8m.web.jobs import JobStore
 from yt8m.web.resources import Resources
 from yt8m.web.settings import Settings
 
-LABELS = ["Vehicle", "Arts & Entertainment, Music", "Sport: Football", "Cooking", "Animal", "Game, Video game",
-          "Dance", "Concert", "Nature: Landscape", "Car", "Guitar", "???"]
+from web_demo_model import LABELS, make_model_files  # noqa: E402
 BASE = "http://127.0.0.1"
 YOUTUBE_ID = "dQw4w9WgXcQ"
 
@@ -52,17 +50,7 @@ YOUTUBE_ID = "dQw4w9WgXcQ"
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A 12-class frame-level logistic model with spread-out scores, and its label file."""
-    d = tmp_path_factory.mktemp("web_model")
-    model = build_model("frame_logistic", num_classes=len(LABELS), seed=3)
-    with torch.no_grad():
-        for name, tensor in model.named_parameters():
-            if name.endswith("weights"):
-                tensor.mul_(60)
-            else:
-                tensor.copy_(torch.linspace(-2.5, 1.0, tensor.shape[0]))
-    labels = d / "labels.txt"
-    labels.write_text("\n".join(LABELS) + "\n", encoding="utf-8")
-    return save_native(model, d / "model"), labels
+    return make_model_files(tmp_path_factory.mktemp("web_model"))
 
 
 def make_resources(model_files: tuple[Path, Path], extractor: Any) -> Resources:

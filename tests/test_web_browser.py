@@ -23,13 +23,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 
-from yt8m.inference.classifiers import build_model, load_classifier, save_native
+from yt8m.inference.classifiers import load_classifier
 from yt8m.inference.labels import read_label_map
 
-LABELS = ["Vehicle", "Arts & Entertainment, Music", "Sport: Football", "Cooking", "Animal", "Game, Video game",
-          "Dance", "Concert", "Nature: Landscape", "Car", "Guitar", "???"]
+from web_demo_model import make_model_files  # noqa: E402
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 DURATION_S = 12
@@ -119,16 +117,7 @@ def live_server(chromium, extractor, tmp_path) -> Iterator[str]:
     from yt8m.web.resources import Resources
     from yt8m.web.settings import Settings
 
-    model = build_model("frame_logistic", num_classes=len(LABELS), seed=3)
-    with torch.no_grad():
-        for name, tensor in model.named_parameters():
-            if name.endswith("weights"):
-                tensor.mul_(60)
-            else:
-                tensor.copy_(torch.linspace(-2.5, 1.0, tensor.shape[0]))
-    labels = tmp_path / "labels.txt"
-    labels.write_text("\n".join(LABELS) + "\n", encoding="utf-8")
-    model_dir = save_native(model, tmp_path / "model")
+    model_dir, labels = make_model_files(tmp_path)
     resources = Resources(load_classifier(model_dir), read_label_map(labels), extractor, str(model_dir))
     settings = Settings(data_dir=tmp_path / "data", online=False, max_upload_mb=64)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -6,7 +6,8 @@ convolutions with ReLU, 2x2 stride 2 pools); flatten 6x4x512 in NHWC order (h, w
 fc 4096 ReLU, fc 4096 ReLU, fc 128 with NO activation: the output is
 ``vggish/fc2/BiasAdd``, the embedding the YouTube-8M audio features were made from.
 
-Module names follow the checkpoint's scopes (``conv3.conv3_1`` is ``vggish/conv3/conv3_1``).
+Convolutions run channels-last (NHWC in memory, as TensorFlow lays them out), the
+fastest layout for oneDNN on CPU. Module names follow the checkpoint's scopes (``conv3.conv3_1`` is ``vggish/conv3/conv3_1``).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class VGGish(nn.Module):
     def forward(self, examples: torch.Tensor) -> torch.Tensor:
         if examples.ndim != 3 or tuple(examples.shape[1:]) != (NUM_FRAMES, NUM_BANDS):
             raise ValueError(f"expected log-mel examples [N, {NUM_FRAMES}, {NUM_BANDS}], got {tuple(examples.shape)}")
-        x = examples[:, None]                                    # N x 1 x 96 x 64
+        x = examples[:, None].contiguous(memory_format=torch.channels_last)  # N x 1 x 96 x 64
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)               # N x 64 x 48 x 32
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)               # N x 128 x 24 x 16
         x = F.max_pool2d(self.conv3(x), 2)                       # N x 256 x 12 x 8
@@ -71,4 +72,5 @@ def vggish(*, weights: object | None = None, device: torch.device | str = "cpu",
     assert isinstance(w, Weights)
     model = VGGish()
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in w.tensors.items()}, strict=True)
-    return model.eval().to(device)
+    # Channels-last convolutions are about 1.2x faster on CPU (oneDNN's native layout).
+    return model.eval().to(device, memory_format=torch.channels_last)

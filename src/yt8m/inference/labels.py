@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from yt8m._files import read_input_bytes
 from yt8m.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -60,14 +61,7 @@ class LabelMap:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a label file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+    data = read_input_bytes(path, expected="a label file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
