@@ -256,3 +256,11 @@ def test_missing_weights_stop_with_one_clear_message(media, tmp_path) -> None:
     assert result.returncode == 3
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "yt8m models import" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_one_broken_video_is_said_before_weights_are_fetched(run_cli, media, tmp_path) -> None:
+    # The weights cache is empty here: the input's problem must come first, with exit code 2.
+    for name, message in (("random", "not a readable media file"), ("audio_only", "holds no video stream")):
+        result = run_cli("extract", media[name], "-o", tmp_path / "f.pb")
+        assert result.exit_code == 2, result.stderr
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1

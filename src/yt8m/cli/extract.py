@@ -79,6 +79,11 @@ def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, star
     fmt = fmt or ("mediapipe" if len(videos) == 1 else "yt8m")
     videos = assign_ids(videos, id_from)  # type: ignore[arg-type]
     out = output or default_output(videos, fmt)  # type: ignore[arg-type]
+    if len(videos) == 1:  # one broken video is said before any weights are loaded or fetched
+        from yt8m.media.probe import probe
+
+        if not probe(videos[0].path).video_streams:
+            raise InputError(f"{videos[0].path}: holds no video stream")
     options = ExtractOptions(device=device, batch_size=batch_size, audio=not no_audio, audio_stream=audio_stream,
                              audio_hop=audio_hop, precision=precision)  # type: ignore[arg-type]
     started = time.perf_counter()
