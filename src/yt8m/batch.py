@@ -198,6 +198,7 @@ def run_batch(
                              f"in {fmt} format)")
         out.mkdir(parents=True, exist_ok=True)
     report = BatchReport()
+    _remove_stale_temporaries(plan, videos)
     shards = (len(videos) + shard_size - 1) // shard_size
     todo = []
     for v in videos:
@@ -227,6 +228,25 @@ def run_batch(
         report.outputs += _write_complete_shards(plan, videos, shards)
     _write_failures(plan, videos, report)
     return report
+
+
+def _remove_stale_temporaries(plan: _Plan, videos: list[VideoInput]) -> None:
+    """Delete temporary files a killed run left behind (its unfinished atomic writes).
+
+    Only files this run would write are touched: everything in ``.yt8m-parts/`` that is a
+    temporary, unfinished shards of this run's prefix, and ``.<output name>.*.part``
+    beside this run's own outputs.
+    """
+    parts = plan.out / PARTS_DIR
+    stale = list(parts.glob(".*.part")) if parts.is_dir() else []
+    if plan.fmt == "yt8m" and plan.out.is_dir():
+        stale += plan.out.glob(f".{plan.shard_prefix}-*.tfrecord.*.part")
+    else:
+        for video in videos:
+            target = plan.video_output(video)
+            stale += target.parent.glob(f".{target.name}.*.part")
+    for path in stale:
+        path.unlink(missing_ok=True)
 
 
 def _finished(plan: _Plan, video: VideoInput, shards: int) -> bool:
