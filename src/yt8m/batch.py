@@ -281,9 +281,10 @@ def _handle(plan: _Plan, result: Result, report: BatchReport) -> None:
         features.save_npz(path)
         report.outputs.append(path)
     else:
-        for note in features.aligned_audio()[1]:
+        alignment_notes = features.aligned_audio()[1]
+        for note in alignment_notes:
             log.info("%s: %s", video.path, note)
-        report.notes += [f"{video.path}: {n}" for n in features.aligned_audio()[1]]
+        report.notes += [f"{video.path}: {n}" for n in alignment_notes]
         record = features.to_frame_record(video.video_id, list(video.labels))
         write_bytes_atomic(plan.part_path(video), record.SerializeToString(deterministic=True))
 
