@@ -71,3 +71,19 @@ def test_vggish_rejects_wrong_input_shape() -> None:
 
     with pytest.raises(ValueError, match=r"\[N, 96, 64\]"):
         VGGish()(torch.zeros(1, 95, 64))
+
+
+def test_new_weights_replace_the_cached_winograd_kernels() -> None:
+    # The CPU path caches transformed kernels per layer; loading other weights must not
+    # leave the old ones in use. A fresh model with the second weights is the reference.
+    from yt8m.features.vggish import VGGish
+
+    torch.manual_seed(0)
+    first, second = VGGish().eval(), VGGish().eval()
+    examples = torch.randn(3, 96, 64)
+    with torch.inference_mode():
+        before = first(examples)
+        first.load_state_dict(second.state_dict())
+        after, expected = first(examples), second(examples)
+    assert not torch.allclose(before, expected)
+    torch.testing.assert_close(after, expected, rtol=0, atol=0)

@@ -20,6 +20,11 @@ How it runs fast on CPU (each step measured with ``benchmarks/features_speed.py`
   layers run over the whole batch, where a large batch amortizes reading their weights.
 * Where a max-pool follows, the ReLU runs after the pool, in place, on a quarter of the
   values: ``max`` and ``relu`` commute, so the result is the same bit for bit.
+* On CPU in float32, the convolutions with at least ``WINOGRAD_MIN_CHANNELS`` input
+  channels (conv3_2, conv4_1, conv4_2: 70% of the arithmetic) use Winograd F(2x2, 3x3)
+  (:mod:`yt8m.features.winograd`), 2.25x fewer multiplications, about 1.2x faster overall;
+  with fewer channels its transforms cost more than it saves. Its rounding error against
+  a float64 reference is no larger than the direct convolution's.
 """
 
 from __future__ import annotations
@@ -28,11 +33,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from yt8m.features import winograd
+
 NUM_FRAMES = 96
 NUM_BANDS = 64
 EMBEDDING_SIZE = 128
 CONV_CHUNK = 16
 CONV1_CHUNK = 4
+WINOGRAD_MIN_CHANNELS = 256
 
 
 def _conv(cin: int, cout: int) -> nn.Conv2d:
@@ -40,17 +48,20 @@ def _conv(cin: int, cout: int) -> nn.Conv2d:
 
 
 class _Pair(nn.Module):
-    """A scope holding two layers, e.g. ``conv3/conv3_1`` and ``conv3/conv3_2``."""
+    """A scope holding two layers, e.g. ``conv3/conv3_1`` and ``conv3/conv3_2`` (names only)."""
 
     def __init__(self, scope: str, first: nn.Module, second: nn.Module) -> None:
         super().__init__()
         self.add_module(f"{scope}_1", first)
         self.add_module(f"{scope}_2", second)
-        self.first_name, self.second_name = f"{scope}_1", f"{scope}_2"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = getattr(self, self.first_name)(x).relu_()
-        return getattr(self, self.second_name)(x)  # the caller applies the last activation
+    @property
+    def first(self) -> nn.Module:
+        return next(iter(self.children()))
+
+    @property
+    def second(self) -> nn.Module:
+        return list(self.children())[1]
 
 
 class VGGish(nn.Module):
@@ -64,6 +75,7 @@ class VGGish(nn.Module):
         self.conv4 = _Pair("conv4", _conv(256, 512), _conv(512, 512))
         self.fc1 = _Pair("fc1", nn.Linear(6 * 4 * 512, 4096), nn.Linear(4096, 4096))
         self.fc2 = nn.Linear(4096, EMBEDDING_SIZE)
+        self._kernels: dict[int, tuple[tuple[object, ...], torch.Tensor]] = {}
 
     def forward(self, examples: torch.Tensor) -> torch.Tensor:
         if examples.ndim != 3 or tuple(examples.shape[1:]) != (NUM_FRAMES, NUM_BANDS):
@@ -73,7 +85,8 @@ class VGGish(nn.Module):
             x = self._convolutions(examples)
         else:
             x = torch.cat([self._convolutions(examples[i:i + chunk]) for i in range(0, len(examples), chunk)])
-        x = self.fc1(x).relu_()                                  # N x 4096
+        x = self.fc1.first(x).relu_()                            # N x 4096
+        x = self.fc1.second(x).relu_()                           # N x 4096
         return self.fc2(x)                                       # N x 128, no activation
 
     def _conv1(self, examples: torch.Tensor) -> torch.Tensor:
@@ -86,10 +99,30 @@ class VGGish(nn.Module):
             x = torch.cat([self._conv1(examples[i:i + CONV1_CHUNK]) for i in range(0, len(examples), CONV1_CHUNK)])
         else:
             x = self._conv1(examples)
-        x = F.max_pool2d(self.conv2(x), 2).relu_()               # N x 128 x 24 x 16
-        x = F.max_pool2d(self.conv3(x), 2).relu_()               # N x 256 x 12 x 8
-        x = F.max_pool2d(self.conv4(x), 2).relu_()               # N x 512 x 6 x 4
+        x = self._conv_relu(self.conv2, x, pool=True)            # N x 128 x 24 x 16
+        x = self._conv_relu(self.conv3.first, x)                 # N x 256 x 24 x 16
+        x = self._conv_relu(self.conv3.second, x, pool=True)     # N x 256 x 12 x 8
+        x = self._conv_relu(self.conv4.first, x)                 # N x 512 x 12 x 8
+        x = self._conv_relu(self.conv4.second, x, pool=True)     # N x 512 x 6 x 4
         return x.permute(0, 2, 3, 1).flatten(1)                  # N x 12288, (h, w, c) as in TF
+
+    def _conv_relu(self, conv: nn.Conv2d, x: torch.Tensor, *, pool: bool = False) -> torch.Tensor:
+        """``relu(conv(x))``, 2x2 max-pooled when ``pool``: Winograd where it is faster."""
+        if (x.device.type == "cpu" and x.dtype == torch.float32 and conv.in_channels >= WINOGRAD_MIN_CHANNELS):
+            return winograd.conv3x3_relu(x, self._winograd_kernels(conv), conv.bias, pool=pool)
+        x = conv(x)
+        return (F.max_pool2d(x, 2) if pool else x).relu_()
+
+    def _winograd_kernels(self, conv: nn.Conv2d) -> torch.Tensor:
+        """The layer's transformed kernels, recomputed whenever its weight changes."""
+        weight = conv.weight
+        key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
+        cached = self._kernels.get(id(conv))
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                cached = (key, winograd.transform_kernel(weight.detach()))
+            self._kernels[id(conv)] = cached
+        return cached[1]
 
 
 def vggish(*, weights: object | None = None, device: torch.device | str = "cpu", fetch: bool = True) -> VGGish:
