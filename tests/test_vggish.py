@@ -87,3 +87,17 @@ def test_new_weights_replace_the_cached_winograd_kernels() -> None:
         after, expected = first(examples), second(examples)
     assert not torch.allclose(before, expected)
     torch.testing.assert_close(after, expected, rtol=0, atol=0)
+
+
+def test_a_model_built_in_inference_mode_runs_and_takes_new_weights() -> None:
+    # Weights made under inference_mode have no version counter; load_state_dict still
+    # refreshes the cached kernels.
+    from yt8m.features.vggish import VGGish
+
+    torch.manual_seed(1)
+    examples = torch.randn(2, 96, 64)
+    with torch.inference_mode():
+        model, other = VGGish().eval(), VGGish().eval()
+        model(examples)
+        model.load_state_dict(other.state_dict())
+        torch.testing.assert_close(model(examples), other(examples), rtol=0, atol=0)

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from yt8m.features.cuda_float32 import ieee_float32
+
 INPUT_SIZE = 299
 POOL3_DIM = 2048
 NUM_CLASSES = 1008
@@ -234,6 +236,10 @@ class InceptionV3(nn.Module):
 
     def pool3(self, x: torch.Tensor) -> torch.Tensor:
         """``pool_3`` [N, 2048] from normalised [N, 3, 299, 299] images."""
+        with ieee_float32(x):
+            return self._pool3(x)
+
+    def _pool3(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv_2(self.conv_1(self.conv(x)))
         x = F.max_pool2d(x, 3, 2)
         x = self.conv_4(self.conv_3(x))

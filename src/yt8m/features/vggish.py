@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from yt8m.features import winograd
+from yt8m.features.cuda_float32 import ieee_float32
 
 NUM_FRAMES = 96
 NUM_BANDS = 64
@@ -76,18 +77,20 @@ class VGGish(nn.Module):
         self.fc1 = _Pair("fc1", nn.Linear(6 * 4 * 512, 4096), nn.Linear(4096, 4096))
         self.fc2 = nn.Linear(4096, EMBEDDING_SIZE)
         self._kernels: dict[int, tuple[tuple[object, ...], torch.Tensor]] = {}
+        self.register_load_state_dict_post_hook(lambda module, _keys: module.clear_kernel_cache())
 
     def forward(self, examples: torch.Tensor) -> torch.Tensor:
         if examples.ndim != 3 or tuple(examples.shape[1:]) != (NUM_FRAMES, NUM_BANDS):
             raise ValueError(f"expected log-mel examples [N, {NUM_FRAMES}, {NUM_BANDS}], got {tuple(examples.shape)}")
         chunk = CONV_CHUNK if examples.device.type == "cpu" else max(len(examples), 1)
-        if len(examples) <= chunk:
-            x = self._convolutions(examples)
-        else:
-            x = torch.cat([self._convolutions(examples[i:i + chunk]) for i in range(0, len(examples), chunk)])
-        x = self.fc1.first(x).relu_()                            # N x 4096
-        x = self.fc1.second(x).relu_()                           # N x 4096
-        return self.fc2(x)                                       # N x 128, no activation
+        with ieee_float32(examples):
+            if len(examples) <= chunk:
+                x = self._convolutions(examples)
+            else:
+                x = torch.cat([self._convolutions(examples[i:i + chunk]) for i in range(0, len(examples), chunk)])
+            x = self.fc1.first(x).relu_()                        # N x 4096
+            x = self.fc1.second(x).relu_()                       # N x 4096
+            return self.fc2(x)                                   # N x 128, no activation
 
     def _conv1(self, examples: torch.Tensor) -> torch.Tensor:
         x = examples[:, None].contiguous(memory_format=torch.channels_last)  # N x 1 x 96 x 64
@@ -114,15 +117,26 @@ class VGGish(nn.Module):
         return (F.max_pool2d(x, 2) if pool else x).relu_()
 
     def _winograd_kernels(self, conv: nn.Conv2d) -> torch.Tensor:
-        """The layer's transformed kernels, recomputed whenever its weight changes."""
+        """The layer's transformed kernels, recomputed whenever its weight changes.
+
+        A change is seen through the weight's storage and version counter, and
+        ``load_state_dict`` clears the cache. Weights created under ``torch.inference_mode``
+        have no version counter: changing those in place by hand (not through
+        ``load_state_dict``) needs :meth:`clear_kernel_cache`.
+        """
         weight = conv.weight
-        key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
+        version = None if weight.is_inference() else weight._version
+        key = (weight.data_ptr(), version, weight.dtype, weight.device)
         cached = self._kernels.get(id(conv))
         if cached is None or cached[0] != key:
             with torch.no_grad():
                 cached = (key, winograd.transform_kernel(weight.detach()))
             self._kernels[id(conv)] = cached
         return cached[1]
+
+    def clear_kernel_cache(self) -> None:
+        """Forget the transformed Winograd kernels (they are rebuilt on the next call)."""
+        self._kernels.clear()
 
 
 def vggish(*, weights: object | None = None, device: torch.device | str = "cpu", fetch: bool = True) -> VGGish:
