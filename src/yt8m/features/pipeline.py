@@ -141,7 +141,7 @@ class Extractor:
 
     def extract(self, path: str | Path, *, start_s: float = 0.0, end_s: float | None = None) -> FeatureSequence:
         """Extract one video's clip ``[start_s, end_s)``; raises on failure."""
-        job = Job(Path(path), int(round(start_s * 1e6)), None if end_s is None else int(round(end_s * 1e6)))
+        job = Job(Path(path), round(start_s * 1e6), None if end_s is None else round(end_s * 1e6))
         (result,) = list(self.run([job], workers=1))
         if result.error is not None:
             raise result.error
@@ -200,8 +200,8 @@ class Extractor:
                 items.put(("frame", job, (frame.period_time_us, image)))
             if self.options.audio:
                 if len(info.audio_streams) <= self.options.audio_stream:
-                    items.put(("no_audio", job, f"has no audio stream {self.options.audio_stream}; "
-                               f"extracted video features only"))
+                    items.put(("no_audio", job, (f"has no audio stream {self.options.audio_stream}; "
+                                                 "extracted video features only")))
                 else:
                     for batch in iter_log_mel_examples(job.path, audio_stream=self.options.audio_stream,
                                                        mode=self.options.audio_hop, start_us=job.start_us,
@@ -210,7 +210,7 @@ class Extractor:
             items.put(("decoded", job, end_us))
         except Yt8mError as exc:
             items.put(("error", job, exc))
-        except Exception as exc:  # noqa: BLE001 - one bad video must not stop the others
+        except Exception as exc:  # one bad video must not stop the others
             log.debug("unexpected error on %s", job.path, exc_info=True)
             items.put(("error", job, InputError(f"{job.path}: {type(exc).__name__}: {exc}")))
 
@@ -219,6 +219,10 @@ class Extractor:
         pending: dict[int, _Pending] = {}
         batch: list[tuple[int, int, torch.Tensor]] = []  # (job id, period us, image)
         live = producers
+        # When no frame arrives for ``idle_s``, run the partial batch rather than wait. On an
+        # accelerator a pass takes milliseconds, and many small batches only add Python work
+        # that competes with the decoding threads for the GIL: there, wait longer.
+        idle_s = 0.01 if self.device.type == "cpu" else 0.25
 
         def flush_batch() -> None:
             if not batch:
@@ -233,7 +237,7 @@ class Extractor:
 
         while live or pending:
             try:
-                kind, job, payload = items.get(timeout=0.01 if batch else None)
+                kind, job, payload = items.get(timeout=idle_s if batch else None)
             except queue.Empty:
                 flush_batch()  # nothing else is ready: run what we have rather than wait
                 yield from self._finish_ready(pending)
@@ -308,7 +312,7 @@ def _video_end_us(info: MediaInfo) -> int:
     """
     stream = info.video_streams[0]
     duration_s = stream.duration_s if stream.duration_s else info.duration_s
-    return int(round(duration_s * 1e6))
+    return round(duration_s * 1e6)
 
 
 def extract(path: str | Path, *, start_s: float = 0.0, end_s: float | None = None,
