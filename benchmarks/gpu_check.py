@@ -9,7 +9,9 @@ Needs a CUDA device. Every figure is measured in this one run on one machine:
 2. model throughput on the GPU: Inception frames/s at batch 64 and VGGish examples/s at
    batch 128, per precision, as ratios to float32 and to this machine's CPU;
 3. end-to-end extraction (decode, models, PCA) on CUDA against the CPU: video-s/s;
-4. ``yt8m extract --device cuda`` through the CLI: exit status and a readable output.
+4. ``yt8m extract --device cuda`` through the CLI: exit status and a readable output;
+5. the native classifier families (the starter code's default sizes, random weights) on
+   CUDA against the CPU: largest score difference and videos/s, 300-frame videos.
 
 The weights are generated (the real ones cannot be fetched where this runs): the real
 architectures with random weights, Inception's batch norm calibrated on frames of the
@@ -205,11 +207,27 @@ def main() -> None:
                           env={**os.environ, "YT8M_HOME": str(args.work / "weights_home")})
     if proc.returncode:
         print(f"CLI `yt8m extract --device cuda --end 10`: exit {proc.returncode}\n{proc.stderr}")
-        return
-    written = FeatureSequence.read(out)
-    ref = runs["cuda"][0]
-    print(f"CLI `yt8m extract --device cuda --end 10`: exit 0, {written.num_seconds} s of features, "
-          f"rgb against the API's CUDA run (first 10 s): {_compare(written.rgb[:10], ref.rgb[:10])}")
+    else:
+        written, ref = FeatureSequence.read(out), runs["cuda"][0]
+        print(f"CLI `yt8m extract --device cuda --end 10`: exit 0, {written.num_seconds} s of features, "
+              f"rgb against the API's CUDA run (first 10 s): {_compare(written.rgb[:10], ref.rgb[:10])}")
+
+    # 5: the classifiers.
+    from yt8m.inference.classifiers.native import FAMILIES, NativeClassifier, build_model
+
+    rng = np.random.default_rng(0)
+    videos, frames_per_video = 32, 300
+    feats = rng.normal(0.0, 0.5, (videos, frames_per_video, 1152)).astype(np.float32)
+    num_frames = rng.integers(60, frames_per_video + 1, videos)
+    print(f"classifiers, {videos} videos of up to {frames_per_video} frames, 3862 classes:")
+    for family in FAMILIES:
+        model = build_model(family, num_classes=3862, seed=1)
+        on_cpu, on_gpu = NativeClassifier(model, device="cpu"), NativeClassifier(model, device="cuda")
+        a, b = on_cpu.predict(feats, num_frames), on_gpu.predict(feats, num_frames)
+        cpu_vps = _throughput(lambda c=on_cpu: c.predict(feats, num_frames), videos, repeat=2)
+        gpu_vps = _throughput(lambda c=on_gpu: c.predict(feats, num_frames), videos, repeat=5)
+        print(f"  {family:22s} max |score difference| {np.abs(a - b).max():.1e}; "
+              f"{gpu_vps:8.1f} videos/s = {gpu_vps / cpu_vps:5.1f}x the CPU")
 
 if __name__ == "__main__":
     main()
