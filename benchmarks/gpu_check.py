@@ -23,6 +23,7 @@ video so that activations have realistic scales, written into a yt8m cache.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import subprocess
 import sys
@@ -118,6 +119,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "yt8m-gpu-check")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the generated video")
     parser.add_argument("--videos", type=int, default=8, help="videos (and decode workers) in the batch run")
+    parser.add_argument("--sections", default="extract,models,cli,classifiers",
+                        help="comma-separated: which of extract (1, 3), models (2), cli (4), classifiers (5) to run")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("gpu_check: PyTorch sees no CUDA device here")
@@ -126,30 +129,26 @@ def main() -> None:
                                     width=1280, height=720)
     _write_weights(args.work / "weights_home", video)
 
-    from yt8m.features.inception import inception_v3, preprocess
-    from yt8m.features.pipeline import ExtractOptions, Extractor
-    from yt8m.features.sequence import FeatureSequence
-    from yt8m.features.vggish import vggish
-
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads; video: {args.seconds:g} s 720p30 H.264 + stereo AAC")
+    sections = set(args.sections.split(","))
+    if "extract" in sections:
+        _extraction(video, seconds=args.seconds, videos=args.videos)
+    if "models" in sections:
+        _models()
+    if "cli" in sections:
+        _cli(video, args.work)
+    if "classifiers" in sections:
+        _classifiers()
 
-    # 1 and 3: whole extractions, CPU against CUDA and the precisions against float32.
-    from yt8m.features.logmel import iter_log_mel_examples
-    from yt8m.features.pipeline import Job
-    from yt8m.media.video import sample_frames_1hz
 
-    def decode_only() -> float:
-        t = time.perf_counter()
-        for frame in sample_frames_1hz(video, 0, int(args.seconds * 1e6)):
-            preprocess([frame.rgb])
-        for _ in iter_log_mel_examples(video):
-            pass
-        return time.perf_counter() - t
+def _extraction(video: Path, *, seconds: float, videos: int) -> None:
+    """1 and 3: whole extractions, CPU against CUDA and the precisions against float32."""
+    from yt8m.features.pipeline import ExtractOptions, Extractor, Job
+    from yt8m.features.sequence import FeatureSequence
 
-    decode_s = min(decode_only() for _ in range(3))  # warm: file cache, codec and thread start-up
     runs: dict[str, tuple[FeatureSequence, float, float]] = {}
-    jobs = [Job(video, key=i) for i in range(args.videos)]
+    jobs = [Job(video, key=i) for i in range(videos)]
     for name, device, precision in (("cpu", "cpu", "float32"), ("cuda", "cuda", "float32"),
                                     ("cuda bfloat16", "cuda", "bfloat16"), ("cuda float16", "cuda", "float16")):
         extractor = Extractor(ExtractOptions(device=device, precision=precision), fetch=False)
@@ -158,7 +157,7 @@ def main() -> None:
         one = extractor.extract(video)
         one_s = time.perf_counter() - t
         t = time.perf_counter()
-        assert all(r.error is None for r in extractor.run(jobs, workers=args.videos))
+        assert all(r.error is None for r in extractor.run(jobs, workers=videos))
         runs[name] = (one, one_s, time.perf_counter() - t)
         del extractor
     cpu = runs["cpu"][0]
@@ -168,23 +167,28 @@ def main() -> None:
             continue
         ref = cpu if name == "cuda" else runs["cuda"][0]
         against = "CPU float32" if name == "cuda" else "CUDA float32"
+        assert ref.audio is not None and feats.audio is not None
         assert feats.rgb.shape == ref.rgb.shape and feats.audio.shape == ref.audio.shape
         print(f"  {name:14s} vs {against}: rgb {_compare(feats.rgb, ref.rgb)}")
         print(f"  {'':14s}    {'':{len(against)}s}  audio {_compare(feats.audio, ref.audio)}")
-    print(f"end-to-end extraction (decode + models + PCA); decoding alone (video 1 Hz + audio front end, "
-          f"one thread): {args.seconds / decode_s:.1f} video-s/s")
+    print("end-to-end extraction (decode + models + PCA):")
     for name, (_, one_s, many_s) in runs.items():
-        print(f"  {name:14s} one video: {args.seconds / one_s:6.1f} video-s/s ({decode_s / one_s:4.0%} of decoding "
-              f"alone); {args.videos} videos, {args.videos} workers: "
-              f"{args.videos * args.seconds / many_s:6.1f} video-s/s = {runs['cpu'][2] / many_s:4.2f}x the CPU")
+        print(f"  {name:14s} one video: {seconds / one_s:6.1f} video-s/s = {runs['cpu'][1] / one_s:4.2f}x the CPU; "
+              f"{videos} videos, {videos} workers: "
+              f"{videos * seconds / many_s:6.1f} video-s/s = {runs['cpu'][2] / many_s:4.2f}x the CPU")
 
-    # 2: the models alone, inputs already on the GPU.
+
+def _models() -> None:
+    """2: the models alone, inputs already on the device."""
+    from yt8m.features.inception import inception_v3
+    from yt8m.features.vggish import vggish
+
     print("models alone:")
     frames = torch.randn(64, 3, 299, 299)
     examples = torch.randn(128, 96, 64)
     with torch.inference_mode():
-        base = {}
-        for label, device in (("cpu", "cpu"), ("cuda", "cuda")):
+        base: dict[str, float] = {}
+        for device in ("cpu", "cuda"):
             for dtype in ((torch.float32,) if device == "cpu" else (torch.float32, torch.bfloat16, torch.float16)):
                 inc = inception_v3(device=device, fetch=False).to(dtype)
                 vgg = vggish(device=device, fetch=False).to(dtype)
@@ -193,26 +197,34 @@ def main() -> None:
                 repeat = 5 if device == "cuda" else 1
                 fps = _throughput(lambda m=inc, t=x: m(t), len(x), repeat=repeat)
                 eps = _throughput(lambda m=vgg, t=e: m(t), len(e), repeat=repeat)
-                key = f"{label} {str(dtype).removeprefix('torch.')}"
+                key = f"{device} {str(dtype).removeprefix('torch.')}"
                 base.setdefault("inc", fps)
                 base.setdefault("vgg", eps)
                 print(f"  {key:14s} Inception batch 64: {fps:8.1f} frames/s ({fps / base['inc']:6.1f}x CPU); "
                       f"VGGish batch 128: {eps:8.1f} examples/s ({eps / base['vgg']:6.1f}x CPU)")
 
-    # 4: the CLI.
-    out = args.work / "cli_features.pb"
+
+def _cli(video: Path, work: Path) -> None:
+    """4: ``yt8m extract --device cuda`` in a subprocess, against the API on the same clip."""
+    from yt8m.features.pipeline import ExtractOptions, Extractor
+    from yt8m.features.sequence import FeatureSequence
+
+    out = work / "cli_features.pb"
     out.unlink(missing_ok=True)
     proc = subprocess.run([sys.executable, "-m", "yt8m", "extract", str(video), "--device", "cuda",
                            "--end", "10", "-o", str(out)], check=False, capture_output=True, text=True,
-                          env={**os.environ, "YT8M_HOME": str(args.work / "weights_home")})
+                          env={**os.environ, "YT8M_HOME": str(work / "weights_home")})
     if proc.returncode:
         print(f"CLI `yt8m extract --device cuda --end 10`: exit {proc.returncode}\n{proc.stderr}")
-    else:
-        written, ref = FeatureSequence.read(out), runs["cuda"][0]
-        print(f"CLI `yt8m extract --device cuda --end 10`: exit 0, {written.num_seconds} s of features, "
-              f"rgb against the API's CUDA run (first 10 s): {_compare(written.rgb[:10], ref.rgb[:10])}")
+        return
+    written = FeatureSequence.read(out)
+    ref = Extractor(ExtractOptions(device="cuda"), fetch=False).extract(video, end_s=10.0)
+    print(f"CLI `yt8m extract --device cuda --end 10`: exit 0, {written.num_seconds} s of features, "
+          f"rgb against the API's CUDA run: {_compare(written.rgb, ref.rgb)}")
 
-    # 5: the classifiers.
+
+def _classifiers() -> None:
+    """5: the native classifier families on CUDA against the CPU."""
     from yt8m.inference.classifiers.native import FAMILIES, NativeClassifier, build_model
 
     rng = np.random.default_rng(0)
@@ -222,12 +234,14 @@ def main() -> None:
     print(f"classifiers, {videos} videos of up to {frames_per_video} frames, 3862 classes:")
     for family in FAMILIES:
         model = build_model(family, num_classes=3862, seed=1)
-        on_cpu, on_gpu = NativeClassifier(model, device="cpu"), NativeClassifier(model, device="cuda")
+        on_cpu = NativeClassifier(copy.deepcopy(model), device="cpu")  # the wrapper moves its model
+        on_gpu = NativeClassifier(model, device="cuda")
         a, b = on_cpu.predict(feats, num_frames), on_gpu.predict(feats, num_frames)
         cpu_vps = _throughput(lambda c=on_cpu: c.predict(feats, num_frames), videos, repeat=2)
         gpu_vps = _throughput(lambda c=on_gpu: c.predict(feats, num_frames), videos, repeat=5)
         print(f"  {family:22s} max |score difference| {np.abs(a - b).max():.1e}; "
               f"{gpu_vps:8.1f} videos/s = {gpu_vps / cpu_vps:5.1f}x the CPU")
+
 
 if __name__ == "__main__":
     main()
