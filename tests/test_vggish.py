@@ -51,7 +51,7 @@ def test_embeddings_match_tensorflow(vggish_v1, tmp_path) -> None:
     ckpt, _ = vggish_v1
     rng = np.random.default_rng(3)
     # Log-mel-like input: log(mel + 0.01) lies roughly in [-4.6, 5]. 37 examples cross the
-    # boundaries of the CPU's convolution chunks (16 examples, 4 for conv1) in the middle.
+    # boundaries of the CPU's convolution chunks (8 examples, 4 for conv1) in the middle.
     examples = rng.uniform(-4.6, 3.0, size=(37, 96, 64)).astype(np.float32)
     np.save(tmp_path / "examples.npy", examples)
     theirs = np.asarray(run_tf(_TF_VGGISH, tmp_path, ckpt=str(ckpt), examples=str(tmp_path / "examples.npy")),

@@ -15,16 +15,20 @@ How it runs fast on CPU (each step measured with ``benchmarks/features_speed.py`
 * On CPU the convolution stack runs over ``CONV_CHUNK`` examples at a time, and ``conv1``
   (one input channel, so bound by memory, not arithmetic) over ``CONV1_CHUNK``. A batch of
   128 at once makes ``conv1`` write 200 MB that neither fits the cache nor can be reused;
-  in chunks each layer's input and output stay in the last-level cache and the allocator
-  reuses the same blocks, which is about 1.3x faster at batch 128. The fully connected
-  layers run over the whole batch, where a large batch amortizes reading their weights.
+  in chunks each layer's input and output stay in cache and the allocator reuses the same
+  blocks. The fully connected layers run over the whole batch, where a large batch
+  amortizes reading their weights.
 * Where a max-pool follows, the ReLU runs after the pool, in place, on a quarter of the
   values: ``max`` and ``relu`` commute, so the result is the same bit for bit.
 * On CPU in float32, the convolutions with at least ``WINOGRAD_MIN_CHANNELS`` input
-  channels (conv3_2, conv4_1, conv4_2: 70% of the arithmetic) use Winograd F(2x2, 3x3)
-  (:mod:`yt8m.features.winograd`), 2.25x fewer multiplications, about 1.2x faster overall;
-  with fewer channels its transforms cost more than it saves. Its rounding error against
-  a float64 reference is no larger than the direct convolution's.
+  channels (conv3_1 to conv4_2: 85% of the convolutions' arithmetic) use Winograd
+  F(2x2, 3x3) (:mod:`yt8m.features.winograd`), 2.25x fewer multiplications; conv2, with 64
+  input channels, is faster direct. Its rounding error against a float64 reference is no
+  larger than the direct convolution's.
+* ``CONV_CHUNK`` and ``WINOGRAD_MIN_CHANNELS`` are tuned with ``benchmarks/vggish_tuning.py``:
+  on a 2-core AVX-512 machine at batch 128, chunks of 8 with Winograd from 128 channels run
+  at 1.21x TensorFlow, chunks of 16 at 1.13x, chunks of 32 at 0.89-0.96x, no Winograd at
+  0.91-0.95x.
 """
 
 from __future__ import annotations
@@ -39,9 +43,9 @@ from yt8m.features.cuda_float32 import ieee_float32
 NUM_FRAMES = 96
 NUM_BANDS = 64
 EMBEDDING_SIZE = 128
-CONV_CHUNK = 16
+CONV_CHUNK = 8
 CONV1_CHUNK = 4
-WINOGRAD_MIN_CHANNELS = 256
+WINOGRAD_MIN_CHANNELS = 128
 
 
 def _conv(cin: int, cout: int) -> nn.Conv2d:
