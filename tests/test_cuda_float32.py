@@ -34,3 +34,28 @@ def test_float32_cuda_input_turns_tf32_off_and_restores_it(tf32_allowed) -> None
 def test_other_inputs_leave_the_setting_alone(tf32_allowed, x) -> None:
     with ieee_float32(x):
         assert torch.backends.cudnn.allow_tf32 is True
+
+
+def test_overlapping_blocks_in_two_threads_keep_it_off_until_both_end(tf32_allowed) -> None:
+    import threading
+
+    fake_cuda = SimpleNamespace(is_cuda=True, dtype=torch.float32)
+    entered, release = threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def other() -> None:
+        with ieee_float32(fake_cuda):
+            entered.set()
+            release.wait(5)
+            seen.append(torch.backends.cudnn.allow_tf32)
+
+    thread = threading.Thread(target=other)
+    with ieee_float32(fake_cuda):
+        thread.start()
+        assert entered.wait(5)
+    # This thread's block has ended; the other's has not: still off for it.
+    assert torch.backends.cudnn.allow_tf32 is False
+    release.set()
+    thread.join(5)
+    assert seen == [False]
+    assert torch.backends.cudnn.allow_tf32 is True

@@ -10,23 +10,37 @@ passes therefore run under :func:`ieee_float32`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 
+_lock = threading.Lock()
+_depth = 0  # blocks open now, in any thread
+_saved = False  # the setting before the first of them
+
 
 @contextmanager
 def ieee_float32(x: torch.Tensor) -> Iterator[None]:
     """Within the block, cuDNN computes float32 convolutions in full float32 when ``x`` is a
-    float32 CUDA tensor; the previous setting is restored after. Elsewhere: no effect."""
+    float32 CUDA tensor; the setting from before is restored when the last such block, in
+    any thread, ends (the flag is process-wide, so overlapping blocks in several threads
+    keep it off until all of them are done). Elsewhere: no effect."""
+    global _depth, _saved
     if not (x.is_cuda and x.dtype == torch.float32):
         yield
         return
     cudnn = torch.backends.cudnn
-    before = cudnn.allow_tf32
-    cudnn.allow_tf32 = False
+    with _lock:
+        if _depth == 0:
+            _saved = cudnn.allow_tf32
+        _depth += 1
+        cudnn.allow_tf32 = False
     try:
         yield
     finally:
-        cudnn.allow_tf32 = before
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                cudnn.allow_tf32 = _saved
