@@ -12,7 +12,7 @@
   the original numpy VGGish front end (``vggish_input.waveform_to_examples``, resampy;
   the torchvggish package carries a copy), given the same decoded samples.
 
-    pip install tensorflow-cpu torchvggish resampy   # the peers
+    pip install tensorflow-cpu torchvggish resampy soundfile   # the peers
     python benchmarks/features_speed.py [--work DIR]
 """
 
@@ -203,7 +203,7 @@ def main() -> None:
     try:
         from torchvggish import vggish_input
     except ImportError:
-        print("audio front end: pip install torchvggish resampy for the original numpy front end")
+        print("audio front end: pip install torchvggish resampy soundfile for the original numpy front end")
         return
     t = time.perf_counter()
     ours_ex = log_mel_examples_from_file(video, mode="vggish").examples
