@@ -90,4 +90,18 @@ def make_test_video(path: Path, *, duration_s: float, width: int, height: int, f
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    Linux's ``VmHWM``, the high-water mark of this process's own memory map. Not
+    ``ru_maxrss``: a process started by ``subprocess`` (fork or vfork, then exec) inherits
+    its parent's ``ru_maxrss``, so a small child of a large benchmark process would report
+    the parent's size. ``ru_maxrss`` is the fallback where ``/proc`` is missing.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
