@@ -175,6 +175,42 @@ def test_vggish_hop_gives_more_examples(with_weights, media) -> None:
     assert a.audio_timestamps_us.tolist() == [0, 960_000, 1_920_000]
 
 
+def test_audio_runs_in_whole_batches_cut_at_fixed_places_in_each_video(with_weights, tmp_path) -> None:
+    """VGGish gets each video's examples in batches [0, B), [B, 2B), ... (not one per decoded
+    chunk), so a video's features are the same alone, beside others, with any number of
+    workers, and equal ``audio_features`` over all its examples at once, bit for bit."""
+    import torch
+
+    from yt8m.features.logmel import log_mel_examples_from_file
+    from yt8m.features.pipeline import Extractor, ExtractOptions, Job
+
+    videos = [mf.make_video(tmp_path / f"v{i}.mp4", duration_s=d, fps=4, width=64, height=48,
+                            audio=mf.AudioSpec(sample_rate=16000, layout="mono", frequencies_hz=(300.0 * (i + 1),)))
+              for i, d in enumerate((10.0, 6.0, 3.0))]
+    ex = Extractor(ExtractOptions(audio_batch_size=4), fetch=False)
+    sizes: list[int] = []
+    ex.vggish.register_forward_hook(lambda _m, args, _out: sizes.append(len(args[0])))
+
+    alone = ex.extract(videos[0])
+    n = len(alone.audio)  # 10 s of AAC: 10 examples and a zero-padded tail (SPEC 4.5)
+    assert n in (10, 11) and sizes == [4, 4, n - 8]
+    with torch.inference_mode():
+        expected = ex.audio_features(log_mel_examples_from_file(videos[0]).examples)
+    np.testing.assert_array_equal(alone.audio, expected)
+
+    together = {r.job.path: r.features for r in ex.run([Job(v) for v in videos], workers=2)}
+    np.testing.assert_array_equal(together[videos[0]].audio, alone.audio)
+    np.testing.assert_array_equal(together[videos[0]].rgb, alone.rgb)
+    for video in videos[1:]:
+        single = ex.extract(video)
+        np.testing.assert_array_equal(together[video].audio, single.audio)
+    # Batching changes nothing beyond float rounding: one example at a time agrees.
+    with torch.inference_mode():
+        examples = log_mel_examples_from_file(videos[0]).examples
+        one_by_one = np.concatenate([ex.audio_features(examples[i:i + 1]) for i in range(len(examples))])
+    assert np.abs(one_by_one - alone.audio).max() <= 1e-5 * np.abs(alone.audio).max()
+
+
 # --- batches: failures, resume ---------------------------------------------------------------
 
 def _make_batch(directory: Path, media: dict[str, Path]) -> list[Path]:
