@@ -17,8 +17,9 @@ variant with small constants (0, +-1, +-1/2), so its rounding error is that of a
 convolution or smaller: the kernels are transformed in float64 and the data transforms are
 additions only. F(4x4, 3x3) would save more arithmetic but loses about a digit.
 
-A 2x2 output block is exactly a 2x2 max-pool window, so with ``pool=True`` the pool is
-taken on the four outputs of each block before they are ever written out.
+A 2x2 output block is exactly a 2x2 max-pool window, so with ``pool=True`` the pool is the
+maximum over the four outputs of each block as the output transform leaves them, and the
+full-size output is never laid out.
 """
 
 from __future__ import annotations
