@@ -200,7 +200,8 @@ def test_audio_runs_in_whole_batches_cut_at_fixed_places_in_each_video(with_weig
 
     together = {r.job.path: r.features for r in ex.run([Job(v) for v in videos], workers=2)}
     np.testing.assert_array_equal(together[videos[0]].audio, alone.audio)
-    np.testing.assert_array_equal(together[videos[0]].rgb, alone.rgb)
+    # Inception's frames do share batches across videos: equal up to float rounding.
+    np.testing.assert_allclose(together[videos[0]].rgb, alone.rgb, rtol=0, atol=1e-5 * np.abs(alone.rgb).max())
     for video in videos[1:]:
         single = ex.extract(video)
         np.testing.assert_array_equal(together[video].audio, single.audio)
