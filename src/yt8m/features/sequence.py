@@ -5,8 +5,8 @@ stamped ``audio_start + k s`` (SPEC 4.5). The two streams need not line up: the 
 may start a little earlier or later, be shorter or longer, or be missing. The MediaPipe
 output keeps them as they are (as the reference does); the YouTube-8M record format
 needs one audio row per video second, so :meth:`FeatureSequence.aligned_audio` aligns on
-video seconds: each second takes the audio example whose stamp is nearest to its own
-(within half a second); seconds without one get zeros, which in PCA space is the mean
+video seconds: each second takes the free audio example whose stamp is nearest to its
+own (within half a second; each example serves one second, the earlier on a tie); seconds without one get zeros, which in PCA space is the mean
 audio embedding; audio examples matching no video second are dropped. What was padded
 or dropped is reported in plain words.
 """
@@ -80,25 +80,32 @@ class FeatureSequence:
         out = np.zeros((t, AUDIO_DIM), np.float32)
         if self.audio is None or self.audio_timestamps_us is None:
             return out, [f"no audio: all {t} seconds have zero (mean) audio features"] if t else []
-        used = np.zeros(len(self.audio), bool)
+        half = _SECOND_US // 2
+        order = np.argsort(self.audio_timestamps_us, kind="stable")
+        stamps = self.audio_timestamps_us[order]  # ascending
+        used = np.zeros(len(self.audio), bool)  # by position in ``order``
         padded = []
-        for k, stamp in enumerate(self.rgb_timestamps_us):
-            if len(self.audio) == 0:
+        for k, stamp in enumerate(self.rgb_timestamps_us.tolist()):
+            # Candidates: the examples stamped within half a second, not taken by an earlier
+            # second; the nearest wins, the earlier on a tie (an audio track starting exactly
+            # half a second off then maps every second to the example after it, not, after
+            # the first, to none).
+            lo = int(np.searchsorted(stamps, stamp - half, side="left"))
+            hi = int(np.searchsorted(stamps, stamp + half, side="right"))
+            free = [i for i in range(lo, hi) if not used[i]]
+            if not free:
                 padded.append(k)
                 continue
-            j = int(np.argmin(np.abs(self.audio_timestamps_us - stamp)))
-            if abs(int(self.audio_timestamps_us[j]) - int(stamp)) <= _SECOND_US // 2 and not used[j]:
-                out[k] = self.audio[j]
-                used[j] = True
-            else:
-                padded.append(k)
+            i = min(free, key=lambda i: (abs(int(stamps[i]) - stamp), i))
+            out[k] = self.audio[order[i]]
+            used[i] = True
         notes = []
         if padded:
             notes.append(f"audio padded with zeros (the mean audio embedding) for {len(padded)} of {t} "
                          f"seconds ({_ranges(padded)})")
-        dropped = np.flatnonzero(~used).tolist()
+        dropped = sorted(order[~used].tolist())
         if dropped:
-            notes.append(f"dropped {len(dropped)} audio example(s) beyond the video seconds "
+            notes.append(f"dropped {len(dropped)} audio example(s) that no video second took "
                          f"(examples {_ranges(dropped)})")
         return out, notes
 
