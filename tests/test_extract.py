@@ -212,6 +212,42 @@ def test_audio_runs_in_whole_batches_cut_at_fixed_places_in_each_video(with_weig
     assert np.abs(one_by_one - alone.audio).max() <= 1e-5 * np.abs(alone.audio).max()
 
 
+def test_audio_batches_are_cut_at_multiples_of_the_batch_size() -> None:
+    """Decoded items of 3 examples with batches of 4: VGGish sees 4, 4, then the last 1 (not
+    whatever has gathered: 6, 3), and the features come back in the examples' order."""
+    from yt8m.features.pipeline import Extractor, ExtractOptions, Job, _Pending
+
+    calls: list[int] = []
+    ex = Extractor.__new__(Extractor)  # no models: audio_features is replaced below
+    ex.options = ExtractOptions(audio_batch_size=4)
+    ex.audio_features = lambda e: calls.append(len(e)) or e[:, 0, :1].copy()
+    state = _Pending(Job(Path("v.mp4")), 0.0)
+    examples = np.arange(9, dtype=np.float32)[:, None, None] * np.ones((1, 96, 64), np.float32)
+    for i in range(0, 9, 3):
+        state.audio_waiting.append(examples[i:i + 3])
+        ex._run_audio(state, final=False)
+    ex._run_audio(state, final=True)
+    assert calls == [4, 4, 1] and state.audio_waiting == []
+    assert np.concatenate(state.audio)[:, 0].tolist() == list(range(9))
+
+
+def test_the_same_job_twice_is_extracted_twice(with_weights, extractor, media) -> None:
+    from yt8m.features.pipeline import Job
+
+    import threading
+
+    job = Job(media["h264_aac"])
+    results: list = []
+    # Keyed by the Job object, the two decodings once mixed their messages and the run
+    # never ended: run it in a thread, so that such a bug fails instead of hanging.
+    runner = threading.Thread(target=lambda: results.extend(extractor.run([job, job], workers=2)), daemon=True)
+    runner.start()
+    runner.join(120)
+    assert not runner.is_alive(), "the run did not end"
+    assert len(results) == 2 and all(r.error is None and r.features.num_seconds == 3 for r in results)
+    np.testing.assert_array_equal(results[0].features.audio, results[1].features.audio)
+
+
 # --- batches: failures, resume ---------------------------------------------------------------
 
 def _make_batch(directory: Path, media: dict[str, Path]) -> list[Path]:

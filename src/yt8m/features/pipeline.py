@@ -86,6 +86,16 @@ class Result:
     seconds: float = 0.0
 
 
+class _Ticket:
+    """One decoding of one job, the key of its messages: hashed by identity, so a job given
+    twice is two decodings, and alive as long as the consumer keeps it as a key."""
+
+    __slots__ = ("job",)
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+
 @dataclass
 class _Pending:
     job: Job
@@ -188,7 +198,8 @@ class Extractor:
                     pass
 
     def _decode_job(self, job: Job, items: queue.Queue, stop: threading.Event) -> None:
-        items.put(("start", job, None))
+        ticket = _Ticket(job)  # the key of this decoding's messages
+        items.put(("start", ticket, None))
         try:
             info = probe(job.path)
             if not info.video_streams:
@@ -198,27 +209,27 @@ class Extractor:
                 if stop.is_set():
                     return
                 image = preprocess([frame.rgb])[0]  # resize here, in the decoding thread
-                items.put(("frame", job, (frame.period_time_us, image)))
+                items.put(("frame", ticket, (frame.period_time_us, image)))
             if self.options.audio:
                 if len(info.audio_streams) <= self.options.audio_stream:
-                    items.put(("no_audio", job, (f"has no audio stream {self.options.audio_stream}; "
+                    items.put(("no_audio", ticket, (f"has no audio stream {self.options.audio_stream}; "
                                                  "extracted video features only")))
                 else:
                     for batch in iter_log_mel_examples(job.path, audio_stream=self.options.audio_stream,
                                                        mode=self.options.audio_hop, start_us=job.start_us,
                                                        end_us=end_us):
-                        items.put(("audio", job, (batch.examples, batch.timestamps_us)))
-            items.put(("decoded", job, end_us))
+                        items.put(("audio", ticket, (batch.examples, batch.timestamps_us)))
+            items.put(("decoded", ticket, end_us))
         except Yt8mError as exc:
-            items.put(("error", job, exc))
+            items.put(("error", ticket, exc))
         except Exception as exc:  # one bad video must not stop the others
             log.debug("unexpected error on %s", job.path, exc_info=True)
-            items.put(("error", job, InputError(f"{job.path}: {type(exc).__name__}: {exc}")))
+            items.put(("error", ticket, InputError(f"{job.path}: {type(exc).__name__}: {exc}")))
 
     def _consume(self, items: queue.Queue, producers: int,
                  on_frames: Callable[[int], None] | None) -> Iterator[Result]:
-        pending: dict[int, _Pending] = {}
-        batch: list[tuple[int, int, torch.Tensor]] = []  # (job id, period us, image)
+        pending: dict[_Ticket, _Pending] = {}
+        batch: list[tuple[_Ticket, int, torch.Tensor]] = []  # (ticket, period us, image)
         live = producers
         # When no frame arrives for ``idle_s``, run the partial batch rather than wait. On an
         # accelerator a pass takes milliseconds, and many small batches only add Python work
@@ -229,16 +240,16 @@ class Extractor:
             if not batch:
                 return
             feats = self.rgb_features(torch.stack([b[2] for b in batch]))
-            for (jid, period_us, _), row in zip(batch, feats):
-                if jid in pending:
-                    pending[jid].rgb[period_us] = row
+            for (ticket, period_us, _), row in zip(batch, feats):
+                if ticket in pending:
+                    pending[ticket].rgb[period_us] = row
             if on_frames is not None:
                 on_frames(len(batch))
             batch.clear()
 
         while live or pending:
             try:
-                kind, job, payload = items.get(timeout=idle_s if batch else None)
+                kind, ticket, payload = items.get(timeout=idle_s if batch else None)
             except queue.Empty:
                 flush_batch()  # nothing else is ready: run what we have rather than wait
                 yield from self._finish_ready(pending)
@@ -249,15 +260,14 @@ class Extractor:
                     flush_batch()
                     yield from self._finish_ready(pending)
                 continue
-            jid = id(job)
             if kind == "start":
-                pending[jid] = _Pending(job, time.perf_counter())
+                pending[ticket] = _Pending(ticket.job, time.perf_counter())
                 continue
-            state = pending[jid]
+            state = pending[ticket]
             if kind == "frame":
                 period_us, image = payload
                 state.rgb_times.append(period_us)
-                batch.append((jid, period_us, image))
+                batch.append((ticket, period_us, image))
                 if len(batch) >= self.options.batch_size:
                     flush_batch()
             elif kind == "audio":
@@ -301,9 +311,9 @@ class Extractor:
         state.audio.append(self.audio_features(examples[:ready]))
         state.audio_waiting = [examples[ready:]] if ready < len(examples) else []
 
-    def _finish_ready(self, pending: dict[int, _Pending]) -> Iterator[Result]:
-        for jid in [j for j, s in pending.items() if s.decoded and len(s.rgb) == len(s.rgb_times)]:
-            state = pending.pop(jid)
+    def _finish_ready(self, pending: dict[_Ticket, _Pending]) -> Iterator[Result]:
+        for ticket in [t for t, s in pending.items() if s.decoded and len(s.rgb) == len(s.rgb_times)]:
+            state = pending.pop(ticket)
             yield self._result(state)
 
     def _result(self, state: _Pending) -> Result:
