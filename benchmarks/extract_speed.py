@@ -73,7 +73,7 @@ import json, sys
 sys.path.insert(0, sys.argv[2])
 from _common import peak_rss_mb
 from yt8m.features.pipeline import Extractor, ExtractOptions
-ex = Extractor(ExtractOptions(), fetch=False)
+ex = Extractor(ExtractOptions(precision=sys.argv[3]), fetch=False)
 features = ex.extract(sys.argv[1])
 print(json.dumps({"seconds": features.num_seconds,
                   "peak_rss_mb": peak_rss_mb()}))
@@ -166,8 +166,8 @@ def main() -> None:
         for minutes in (1, 10):
             path = _common.make_test_video(args.work / f"240p_{minutes}min.mp4", duration_s=60 * minutes,
                                            width=320, height=240)
-            proc = subprocess.run([sys.executable, "-c", _MEMORY, str(path), str(Path(__file__).resolve().parent)],
-                                  capture_output=True, text=True)
+            proc = subprocess.run([sys.executable, "-c", _MEMORY, str(path), str(Path(__file__).resolve().parent),
+                                   args.precision], capture_output=True, text=True)
             if proc.returncode:
                 print(proc.stderr[-2000:])
                 continue

@@ -60,11 +60,17 @@ def main() -> None:
     examples = np.random.default_rng(0).uniform(-4.6, 3.0, (args.batch, 96, 64)).astype(np.float32)
     path = args.work / f"vggish_tuning_{args.batch}.npy"
     np.save(path, examples)
+    ckpt = args.work / "official" / "vggish_model.ckpt"
+    if not ckpt.exists():  # real weights already in $YT8M_HOME: the downloaded checkpoint
+        from yt8m.weights import cache
+
+        ckpt = cache.downloads_dir() / "vggish_model.ckpt"
     code = _TF_WORKER.replace("@@TF_VGGISH@@", _common.TF_VGGISH)
-    peer = subprocess.Popen([sys.executable, "-c", code, str(args.work / "official" / "vggish_model.ckpt"), str(path)],
+    peer = subprocess.Popen([sys.executable, "-c", code, str(ckpt), str(path)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     if peer.stdout.readline().strip() != "ready":
-        raise SystemExit("the TensorFlow peer did not start")
+        peer.kill()
+        raise SystemExit(f"the TensorFlow peer did not start (checkpoint {ckpt})")
 
     def tensorflow() -> float:
         peer.stdin.write("run\n")

@@ -73,5 +73,5 @@ def test_no_audio_is_all_zeros_and_said() -> None:
 
 def test_empty_audio_pads_every_second() -> None:
     got, notes = _taken(_sequence(2, []))
-    assert got == [None, None] and notes == ["audio padded with zeros (the mean audio embedding) for 2 of 2 "
-                                             "seconds (0-1)"]
+    expected = "audio padded with zeros (the mean audio embedding) for 2 of 2 seconds (0-1)"
+    assert got == [None, None] and notes == [expected]

@@ -59,3 +59,18 @@ def test_overlapping_blocks_in_two_threads_keep_it_off_until_both_end(tf32_allow
     thread.join(5)
     assert seen == [False]
     assert torch.backends.cudnn.allow_tf32 is True
+
+
+@pytest.mark.parametrize("start", [True, False])
+def test_nested_blocks_restore_the_setting_they_found(start) -> None:
+    fake_cuda = SimpleNamespace(is_cuda=True, dtype=torch.float32)
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = start
+    try:
+        with ieee_float32(fake_cuda):
+            with ieee_float32(fake_cuda):
+                assert torch.backends.cudnn.allow_tf32 is False
+            assert torch.backends.cudnn.allow_tf32 is False  # the outer block is still open
+        assert torch.backends.cudnn.allow_tf32 is start
+    finally:
+        torch.backends.cudnn.allow_tf32 = before

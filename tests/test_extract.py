@@ -182,7 +182,7 @@ def test_audio_runs_in_whole_batches_cut_at_fixed_places_in_each_video(with_weig
     import torch
 
     from yt8m.features.logmel import log_mel_examples_from_file
-    from yt8m.features.pipeline import Extractor, ExtractOptions, Job
+    from yt8m.features.pipeline import ExtractOptions, Extractor, Job
 
     videos = [mf.make_video(tmp_path / f"v{i}.mp4", duration_s=d, fps=4, width=64, height=48,
                             audio=mf.AudioSpec(sample_rate=16000, layout="mono", frequencies_hz=(300.0 * (i + 1),)))
@@ -215,7 +215,7 @@ def test_audio_runs_in_whole_batches_cut_at_fixed_places_in_each_video(with_weig
 def test_audio_batches_are_cut_at_multiples_of_the_batch_size() -> None:
     """Decoded items of 3 examples with batches of 4: VGGish sees 4, 4, then the last 1 (not
     whatever has gathered: 6, 3), and the features come back in the examples' order."""
-    from yt8m.features.pipeline import Extractor, ExtractOptions, Job, _Pending
+    from yt8m.features.pipeline import ExtractOptions, Extractor, Job, _Pending
 
     calls: list[int] = []
     ex = Extractor.__new__(Extractor)  # no models: audio_features is replaced below
@@ -232,9 +232,9 @@ def test_audio_batches_are_cut_at_multiples_of_the_batch_size() -> None:
 
 
 def test_the_same_job_twice_is_extracted_twice(with_weights, extractor, media) -> None:
-    from yt8m.features.pipeline import Job
-
     import threading
+
+    from yt8m.features.pipeline import Job
 
     job = Job(media["h264_aac"])
     results: list = []

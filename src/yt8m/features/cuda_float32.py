@@ -26,7 +26,8 @@ def ieee_float32(x: torch.Tensor) -> Iterator[None]:
     """Within the block, cuDNN computes float32 convolutions in full float32 when ``x`` is a
     float32 CUDA tensor; the setting from before is restored when the last such block, in
     any thread, ends (the flag is process-wide, so overlapping blocks in several threads
-    keep it off until all of them are done). Elsewhere: no effect."""
+    keep it off until all of them are done). Elsewhere: no effect. A change made to the flag
+    by other code while a block is open is undone when the last block ends."""
     global _depth, _saved
     if not (x.is_cuda and x.dtype == torch.float32):
         yield
@@ -35,8 +36,8 @@ def ieee_float32(x: torch.Tensor) -> Iterator[None]:
     with _lock:
         if _depth == 0:
             _saved = cudnn.allow_tf32
-        _depth += 1
         cudnn.allow_tf32 = False
+        _depth += 1
     try:
         yield
     finally:

@@ -17,12 +17,14 @@ variant with small constants (0, +-1, +-1/2), so its rounding error is that of a
 convolution or smaller: the kernels are transformed in float64 and the data transforms are
 additions only. F(4x4, 3x3) would save more arithmetic but loses about a digit.
 
-A 2x2 output block is exactly a 2x2 max-pool window, so with ``pool=True`` the pool is the
-maximum over the four outputs of each block as the output transform leaves them, and the
-full-size output is never laid out.
+A 2x2 output block is exactly a 2x2 max-pool window, so with ``pool=True`` the pool reads
+the four outputs of each block straight from the output transform's [4, tiles, K] product:
+the interleaved full-size output is never written.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 
@@ -85,6 +87,12 @@ def conv3x3_relu(x: torch.Tensor, kernels: torch.Tensor, bias: torch.Tensor, *, 
 
 
 def _output_transform(like: torch.Tensor) -> torch.Tensor:
-    """``A^T (x) A^T`` as [4, 16]: entry (2a + b, 4i + j) is ``A^T[a, i] * A^T[b, j]``."""
-    a_t = torch.tensor(_A_T, dtype=like.dtype, device=like.device)
-    return torch.einsum("ai,bj->abij", a_t, a_t).reshape(4, 16)
+    """``A^T (x) A^T`` as [4, 16] in ``like``'s dtype and device."""
+    return _output_transform_for(like.dtype, like.device)
+
+
+@functools.cache
+def _output_transform_for(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Entry (2a + b, 4i + j) is ``A^T[a, i] * A^T[b, j]``; built once per dtype and device."""
+    a_t = torch.tensor(_A_T, dtype=torch.float64)
+    return torch.einsum("ai,bj->abij", a_t, a_t).reshape(4, 16).to(dtype=dtype, device=device)
