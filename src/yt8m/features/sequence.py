@@ -87,9 +87,9 @@ class FeatureSequence:
         padded = []
         for k, stamp in enumerate(self.rgb_timestamps_us.tolist()):
             # Candidates: the examples stamped within half a second, not taken by an earlier
-            # second; the nearest wins, the earlier on a tie (an audio track starting exactly
-            # half a second late then maps every second to the example after it, rather than
-            # leaving every other second without one).
+            # second; the nearest wins, the earlier on a tie. (An audio track starting exactly
+            # half a second late then maps every second to the example after it; taking the
+            # nearest regardless of use left second 1 without audio and shifted the rest.)
             lo = int(np.searchsorted(stamps, stamp - half, side="left"))
             hi = int(np.searchsorted(stamps, stamp + half, side="right"))
             free = [i for i in range(lo, hi) if not used[i]]
