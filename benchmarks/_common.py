@@ -43,6 +43,30 @@ with vg.as_default():
 """
 
 
+class TfPeer:
+    """A TensorFlow worker process (``python -c code *argv``) that prints ``ready`` once
+    set up, then answers each line on its stdin with the seconds of one timed pass, so
+    that TensorFlow and yt8m can be measured in turn, interleaved, under the same load."""
+
+    def __init__(self, code: str, *argv: str) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen([sys.executable, "-c", code, *argv], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            self.proc.kill()
+            raise RuntimeError(f"the TensorFlow peer did not start ({' '.join(argv)})")
+
+    def time(self, command: str = "run") -> float:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
 def ensure_weights(work: Path) -> Path:
     """Point ``$YT8M_HOME`` at a cache with all extraction models; return it."""
     from yt8m.weights import cache, store

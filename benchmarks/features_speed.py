@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,26 +64,6 @@ for line in sys.stdin:
 """
 
 
-class _TfPeer:
-    """A TensorFlow worker process answering timed passes (see ``_TF_WORKER``)."""
-
-    def __init__(self, **kwargs: str) -> None:
-        code = _TF_WORKER.replace("@@TF_VGGISH@@", _common.TF_VGGISH)
-        self.proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(kwargs)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        if self.proc.stdout.readline().strip() != "ready":
-            raise RuntimeError("the TensorFlow peer did not start")
-
-    def time(self, command: str) -> float:
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return float(self.proc.stdout.readline())
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait()
-
-
 def _fps(fn, n: int) -> float:
     t = time.perf_counter()
     fn()
@@ -118,8 +97,9 @@ def main() -> None:
     examples = log_mel_examples_from_file(video).examples
     np.save(args.work / "frames.npy", np.stack(frames))
     np.save(args.work / "examples.npy", examples)
-    peer = _TfPeer(graph=str(official / "classify_image_graph_def.pb"), frames=str(args.work / "frames.npy"),
-                   ckpt=str(official / "vggish_model.ckpt"), examples=str(args.work / "examples.npy"))
+    peer = _common.TfPeer(_TF_WORKER.replace("@@TF_VGGISH@@", _common.TF_VGGISH), json.dumps({
+        "graph": str(official / "classify_image_graph_def.pb"), "frames": str(args.work / "frames.npy"),
+        "ckpt": str(official / "vggish_model.ckpt"), "examples": str(args.work / "examples.npy")}))
     model = inception_v3(fetch=False)
     net = vggish(fetch=False)
     ex = torch.from_numpy(np.concatenate([examples] * (256 // len(examples) + 1))[:256])

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,17 +64,7 @@ def main() -> None:
         from yt8m.weights import cache
 
         ckpt = cache.downloads_dir() / "vggish_model.ckpt"
-    code = _TF_WORKER.replace("@@TF_VGGISH@@", _common.TF_VGGISH)
-    peer = subprocess.Popen([sys.executable, "-c", code, str(ckpt), str(path)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    if peer.stdout.readline().strip() != "ready":
-        peer.kill()
-        raise SystemExit(f"the TensorFlow peer did not start (checkpoint {ckpt})")
-
-    def tensorflow() -> float:
-        peer.stdin.write("run\n")
-        peer.stdin.flush()
-        return float(peer.stdout.readline())
+    peer = _common.TfPeer(_TF_WORKER.replace("@@TF_VGGISH@@", _common.TF_VGGISH), str(ckpt), str(path))
 
     defaults = (module.CONV_CHUNK, module.WINOGRAD_MIN_CHANNELS)
     variants = list(itertools.product([int(c) for c in args.chunks.split(",")],
@@ -88,7 +77,7 @@ def main() -> None:
             for variant in ["tensorflow", *variants]:
                 time.sleep(0.5)  # let the other side's worker threads stop spinning
                 if variant == "tensorflow":
-                    seconds = tensorflow()
+                    seconds = peer.time()
                 else:
                     module.CONV_CHUNK, module.WINOGRAD_MIN_CHANNELS = variant
                     net(x[:8])
@@ -96,8 +85,7 @@ def main() -> None:
                     net(x)
                     seconds = time.perf_counter() - t
                 best[variant] = min(best.get(variant, float("inf")), seconds)
-    peer.stdin.close()
-    peer.wait()
+    peer.close()
     tf_rate = args.batch / best["tensorflow"]
     print(f"VGGish at batch {args.batch}, float32, best of {args.repeat} interleaved runs; "
           f"TensorFlow {tf_rate:.1f} examples/s")
