@@ -72,7 +72,7 @@ _MEMORY = r"""
 import json, sys
 sys.path.insert(0, sys.argv[2])
 from _common import peak_rss_mb
-from yt8m.features.pipeline import Extractor, ExtractOptions
+from yt8m.extraction import Extractor, ExtractOptions
 ex = Extractor(ExtractOptions(precision=sys.argv[3]), fetch=False)
 features = ex.extract(sys.argv[1])
 print(json.dumps({"seconds": features.num_seconds,
@@ -97,7 +97,7 @@ def main() -> None:
 
     from yt8m.features.inception import preprocess
     from yt8m.features.logmel import log_mel_examples_from_file
-    from yt8m.features.pipeline import ExtractOptions, Extractor, Job
+    from yt8m.extraction import ExtractOptions, Extractor, Job
     from yt8m.media.video import sample_frames_1hz
 
     extractor = Extractor(ExtractOptions(precision=args.precision), fetch=False)

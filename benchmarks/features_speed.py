@@ -87,7 +87,7 @@ def main() -> None:
     from yt8m.features.inception import inception_v3, preprocess
     from yt8m.features.logmel import log_mel_examples_from_file
     from yt8m.features.pca import load_pca
-    from yt8m.features.quantize import quantize
+    from yt8m.formats.quantize import quantize
     from yt8m.features.vggish import vggish
     from yt8m.media.audio import decode_audio
     from yt8m.media.video import decode_video, sample_frames_1hz

@@ -93,7 +93,7 @@ def _write_weights(home: Path, video: Path) -> None:
 
 
 def _compare(a: np.ndarray, b: np.ndarray) -> str:
-    from yt8m.features.quantize import quantize
+    from yt8m.formats.quantize import quantize
 
     rel = float(np.abs(a - b).max() / np.abs(b).max())
     qa, qb = quantize(a).astype(int), quantize(b).astype(int)
@@ -144,7 +144,7 @@ def main() -> None:
 
 def _extraction(video: Path, *, seconds: float, videos: int) -> None:
     """1 and 3: whole extractions, CPU against CUDA and the precisions against float32."""
-    from yt8m.features.pipeline import ExtractOptions, Extractor, Job
+    from yt8m.extraction import ExtractOptions, Extractor, Job
     from yt8m.features.sequence import FeatureSequence
 
     runs: dict[str, tuple[FeatureSequence, float, float]] = {}
@@ -206,7 +206,7 @@ def _models() -> None:
 
 def _cli(video: Path, work: Path) -> None:
     """4: ``yt8m extract --device cuda`` in a subprocess, against the API on the same clip."""
-    from yt8m.features.pipeline import ExtractOptions, Extractor
+    from yt8m.extraction import ExtractOptions, Extractor
     from yt8m.features.sequence import FeatureSequence
 
     out = work / "cli_features.pb"

@@ -34,7 +34,7 @@ import torch
 from yt8m.formats.tfrecord import TFRecordWriter
 from yt8m.formats.yt8m_records import make_frame_record
 from yt8m.inference.classifiers import build_model, load_classifier, save_native
-from yt8m.inference.predict_dataset import predict_dataset
+from yt8m.inference.prediction_files import predict_dataset
 
 _EXPORT = textwrap.dedent("""
     import json, sys
@@ -116,7 +116,7 @@ def time_run(label: str, model_path: Path, shard: Path, out_dir: Path, *, submis
 
 def max_difference(native: Path, saved: Path, shard: Path) -> float:
     """Largest |native - SavedModel| score over the windows of the shard's first record."""
-    from yt8m.inference.dataset import iter_dataset_records
+    from yt8m.inference.shard_scoring import iter_dataset_records
     from yt8m.inference.windows import dataset_windows
 
     record = next(iter_dataset_records([shard]))

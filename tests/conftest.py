@@ -137,7 +137,7 @@ def extractor(weights_home: Path):
     old = os.environ.get("YT8M_HOME")
     os.environ["YT8M_HOME"] = str(weights_home)
     try:
-        from yt8m.features.pipeline import Extractor, ExtractOptions
+        from yt8m.extraction import Extractor, ExtractOptions
 
         return Extractor(ExtractOptions(), fetch=False)
     finally:

@@ -29,7 +29,7 @@ from yt8m.render.overlay import (
     label_color,
     load_font,
 )
-from yt8m.render.predictions import ShownLabel, WindowClock, load_predictions, windows_from_predictions
+from yt8m.render.label_windows import ShownLabel, WindowClock, load_predictions, windows_from_predictions
 from yt8m.render.yuv import BT601, PlanarOverlay
 
 FPS = 30

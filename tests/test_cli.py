@@ -9,7 +9,7 @@ import pytest
 
 from tf_oracle import run_tf
 from yt8m import __version__
-from yt8m.features.quantize import quantize
+from yt8m.formats.quantize import quantize
 from yt8m.formats import mediasequence as ms
 from yt8m.formats.matrix_data import encode_matrix
 from yt8m.formats.tfrecord import write_records

@@ -16,8 +16,8 @@ import pytest
 import media_factory as mf
 import official_fixtures as of
 from tf_oracle import run_tf
-from yt8m.batch import iter_shard_records
-from yt8m.features.quantize import QUANTIZATION_STEP, dequantize
+from yt8m.extraction.batch import iter_shard_records
+from yt8m.formats.quantize import QUANTIZATION_STEP, dequantize
 from yt8m.features.sequence import FeatureSequence
 from yt8m.formats.yt8m_records import parse_record
 from yt8m.weights import store
@@ -168,7 +168,7 @@ def test_api_returns_typed_features(with_weights, media) -> None:
 
 
 def test_vggish_hop_gives_more_examples(with_weights, media) -> None:
-    from yt8m.features.pipeline import ExtractOptions, extract
+    from yt8m.extraction import ExtractOptions, extract
 
     a = extract(media["h264_aac"], options=ExtractOptions(audio_hop="vggish"), fetch=False)
     # 3.02 s of audio, 96-row hops without padding: floor((302 - 96) / 96) + 1 = 3 examples, 0.96 s apart.
@@ -182,7 +182,7 @@ def test_audio_runs_in_whole_batches_cut_at_fixed_places_in_each_video(with_weig
     import torch
 
     from yt8m.features.logmel import log_mel_examples_from_file
-    from yt8m.features.pipeline import ExtractOptions, Extractor, Job
+    from yt8m.extraction import ExtractOptions, Extractor, Job
 
     videos = [mf.make_video(tmp_path / f"v{i}.mp4", duration_s=d, fps=4, width=64, height=48,
                             audio=mf.AudioSpec(sample_rate=16000, layout="mono", frequencies_hz=(300.0 * (i + 1),)))
@@ -215,7 +215,8 @@ def test_audio_runs_in_whole_batches_cut_at_fixed_places_in_each_video(with_weig
 def test_audio_batches_are_cut_at_multiples_of_the_batch_size() -> None:
     """Decoded items of 3 examples with batches of 4: VGGish sees 4, 4, then the last 1 (not
     whatever has gathered: 6, 3), and the features come back in the examples' order."""
-    from yt8m.features.pipeline import ExtractOptions, Extractor, Job, _Pending
+    from yt8m.extraction import ExtractOptions, Extractor, Job
+    from yt8m.extraction.scheduler import _Pending
 
     calls: list[int] = []
     ex = Extractor.__new__(Extractor)  # no models: audio_features is replaced below
@@ -234,7 +235,7 @@ def test_audio_batches_are_cut_at_multiples_of_the_batch_size() -> None:
 def test_the_same_job_twice_is_extracted_twice(with_weights, extractor, media) -> None:
     import threading
 
-    from yt8m.features.pipeline import Job
+    from yt8m.extraction.scheduler import Job
 
     job = Job(media["h264_aac"])
     results: list = []

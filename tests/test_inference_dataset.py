@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from yt8m.errors import InputError
-from yt8m.features.quantize import dequantize
+from yt8m.formats.quantize import dequantize
 from yt8m.formats.tfrecord import write_records
 from yt8m.formats.yt8m_records import Segments, make_frame_record, make_video_record
 from yt8m.inference.classifiers import NativeClassifier, build_model
 from yt8m.inference.classifiers.base import span_batch
-from yt8m.inference.dataset import DatasetOptions, iter_dataset_predictions
+from yt8m.inference.shard_scoring import DatasetOptions, iter_dataset_predictions
 from yt8m.inference.evaluate import evaluate_model, evaluate_submission
-from yt8m.inference.predict_dataset import predict_dataset
+from yt8m.inference.prediction_files import predict_dataset
 from yt8m.inference.submissions import read_segment_submission, read_video_submission
 
 C = 25

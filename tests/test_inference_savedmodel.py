@@ -133,7 +133,7 @@ def test_savedmodel_from_a_tar_gz_one_folder_down(saved_model, tmp_path, yt8m_ho
 
 
 def test_predict_dataset_cli_with_a_savedmodel(saved_model, tmp_path, run_cli) -> None:
-    from yt8m.features.quantize import dequantize
+    from yt8m.formats.quantize import dequantize
     from yt8m.formats.tfrecord import write_records
     from yt8m.formats.yt8m_records import make_frame_record
 

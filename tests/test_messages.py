@@ -13,7 +13,7 @@ import pytest
 
 from tf_oracle import run_tf
 from yt8m.errors import InputError
-from yt8m.features.quantize import dequantize, quantize
+from yt8m.formats.quantize import dequantize, quantize
 from yt8m.formats import mediasequence as ms
 from yt8m.formats import protos
 from yt8m.formats.matrix_data import decode_matrix, encode_matrix, read_matrix

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tf_oracle import run_tf
-from yt8m.features.quantize import QUANTIZATION_STEP, dequantize, quantize
+from yt8m.formats.quantize import QUANTIZATION_STEP, dequantize, quantize
 
 
 def test_quantize_hand_values() -> None:

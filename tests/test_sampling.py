@@ -2,14 +2,14 @@
 
 Notation in the comments: ``f_i`` is input ``i``; "period k" is the k-th output slot,
 at ``first + k s``; ``pc`` is the index of the next period to emit. Expected values were
-worked out by hand from the rule in ``yt8m.features.sampling``'s docstring.
+worked out by hand from the rule in ``yt8m.media.sampling``'s docstring.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from yt8m.features.sampling import (
+from yt8m.media.sampling import (
     PacketResampler,
     ResamplerOptions,
     mediapipe_round,

@@ -16,7 +16,7 @@ import pytest
 
 import media_factory as mf
 from yt8m.errors import InputError
-from yt8m.features.sampling import sample_1hz
+from yt8m.media.sampling import sample_1hz
 from yt8m.media import video
 from yt8m.media.video import (
     DecodedFrame,

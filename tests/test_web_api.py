@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 
 import media_factory as mf
 from yt8m.errors import InputError
-from yt8m.features.pipeline import Result
+from yt8m.extraction.scheduler import Result
 from yt8m.features.sequence import FeatureSequence
 from yt8m.formats.tfrecord import write_records
 from yt8m.formats.yt8m_records import make_frame_record

@@ -15,9 +15,9 @@ __all__ = ["ExtractOptions", "Extractor", "FeatureSequence", "InputError", "Weig
            "__version__", "extract"]
 
 _LAZY = {  # imported on first use, so `import yt8m` stays light (no torch)
-    "extract": "yt8m.features.pipeline",
-    "Extractor": "yt8m.features.pipeline",
-    "ExtractOptions": "yt8m.features.pipeline",
+    "extract": "yt8m.extraction",
+    "Extractor": "yt8m.extraction",
+    "ExtractOptions": "yt8m.extraction",
     "FeatureSequence": "yt8m.features.sequence",
 }
 

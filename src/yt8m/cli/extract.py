@@ -5,11 +5,13 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from yt8m.cli.app import SECONDS, cli
 from yt8m.errors import InputError
+from yt8m.extraction.options import extract_options, options_from_cli
 
 
 @cli.command()
@@ -26,30 +28,16 @@ from yt8m.errors import InputError
               "[default: the end of the video]")
 @click.option("--metadata", "metadata_path", type=click.Path(path_type=Path), default=None,
               help="Take the video and clip window from a metadata.pb (see `yt8m metadata`).")
-@click.option("--device", default="cpu", show_default=True, help="PyTorch device: cpu, cuda, cuda:1, ...")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
-              help="Frames per Inception batch (frames of several videos are batched together).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Videos decoded in parallel while the models run.")
-@click.option("--precision", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32",
-              show_default=True, help="Model precision (bfloat16 on CPUs with AVX512-BF16/AMX, "
-              "float16/bfloat16 on GPUs).")
-@click.option("--audio-hop", type=click.Choice(["mediapipe", "vggish"]), default="mediapipe", show_default=True,
-              help="mediapipe: one 0.96 s example per second (YouTube-8M); vggish: every 0.96 s.")
-@click.option("--audio-stream", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Which audio stream (counting audio streams only).")
-@click.option("--no-audio", is_flag=True, help="Video features only.")
+@extract_options()
 @click.option("--id-from", type=click.Choice(["stem", "path", "hash"]), default="stem", show_default=True,
               help="Video id in records and output names: file stem, path, or content hash.")
 @click.option("--shard-size", type=click.IntRange(min=1), default=100, show_default=True,
               help="Videos per TFRecord shard (yt8m format).")
 @click.option("--shard-prefix", default="features", show_default=True, help="Shard file name prefix.")
 @click.option("--overwrite", is_flag=True, help="Redo videos whose outputs exist (default: skip them).")
-@click.option("--mirror", metavar="URL", default=None, help="Fetch missing weights from this mirror.")
 def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, start_s: float | None,
-            end_s: float | None, metadata_path: Path | None, device: str, batch_size: int, workers: int,
-            precision: str, audio_hop: str, audio_stream: int, no_audio: bool, id_from: str,
-            shard_size: int, shard_prefix: str, overwrite: bool, mirror: str | None) -> None:
+            end_s: float | None, metadata_path: Path | None, id_from: str, shard_size: int, shard_prefix: str,
+            overwrite: bool, **extraction: Any) -> None:
     """Extract YouTube-8M features from INPUTS: video files, directories or manifest CSVs.
 
     Per second of video: 1024 PCA'd Inception v3 features and 128 PCA'd VGGish audio
@@ -57,14 +45,12 @@ def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, star
     fetched on first use (see `yt8m models`). A rerun skips finished outputs; failed
     videos are listed in failures.csv and make the exit code 1.
     """
-    import os
-
-    from yt8m.batch import assign_ids, collect_inputs, default_output, run_batch
-    from yt8m.features.pipeline import Extractor, ExtractOptions
+    from yt8m.extraction import Extractor
+    from yt8m.extraction.batch import run_batch
+    from yt8m.extraction.inputs import assign_ids, collect_inputs, default_output
     from yt8m.formats.mediasequence import get_clip_metadata, read_sequence_example
 
-    if mirror:
-        os.environ["YT8M_MIRROR"] = mirror
+    options, mirror = options_from_cli(extraction)
     if metadata_path is not None:
         if inputs or start_s is not None or end_s is not None:
             raise InputError("--metadata gives the video and the clip window; do not also pass INPUT, "
@@ -84,11 +70,9 @@ def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, star
 
         if not probe(videos[0].path).video_streams:
             raise InputError(f"{videos[0].path}: holds no video stream")
-    options = ExtractOptions(device=device, batch_size=batch_size, audio=not no_audio, audio_stream=audio_stream,
-                             audio_hop=audio_hop, precision=precision)  # type: ignore[arg-type]
     started = time.perf_counter()
-    extractor = Extractor(options)
-    report = run_batch(extractor, videos, fmt=fmt, out=out, workers=workers, overwrite=overwrite,  # type: ignore[arg-type]
+    extractor = Extractor(options, mirror=mirror)
+    report = run_batch(extractor, videos, fmt=fmt, out=out, overwrite=overwrite,  # type: ignore[arg-type]
                        shard_size=shard_size, shard_prefix=shard_prefix, start_s=start_s or 0.0, end_s=end_s)
     elapsed = time.perf_counter() - started
     rate = f", {report.video_seconds / elapsed:.1f} video-s/s" if report.video_seconds else ""
@@ -98,7 +82,7 @@ def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, star
                err=True)
     failed = len(report.failed) + len(report.failed_earlier)
     if failed:
-        from yt8m.batch import FAILURES_FILE
+        from yt8m.extraction.batch import FAILURES_FILE
 
         where = out.parent if out.suffix in (".pb", ".npz") and len(videos) == 1 else out
         raise _SomeFailed(f"{failed} of {len(videos)} videos failed; see {where / FAILURES_FILE}")

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from yt8m.cli.app import cli
+from yt8m.extraction.options import extract_options, options_from_cli
 
 _MODEL_HELP = ("The classifier: a yt8m native model directory, a TensorFlow SavedModel directory, a .tar.gz "
                "of either, or 'baseline' (the official baseline SavedModel, fetched on first use; needs "
@@ -54,10 +55,10 @@ def _write_text(path: Path | None, text: str) -> None:
 @click.option("--annotate", "annotate_path", type=click.Path(path_type=Path), default=None,
               help="Also write the video with its labels drawn on it (INPUT must be a video, or "
                    "a features file whose clip path is a readable video).")
-@_device_option()
+@extract_options(device_help="PyTorch device for extraction and native models: cpu, cuda, cuda:1, ...")
 def predict(input_path: Path, model: str, segment_size: int, overlap: int, top_k: int, video_top_k: int,
-            labels_path: Path | None, output_format: str, output: Path | None, device: str,
-            annotate_path: Path | None) -> None:
+            labels_path: Path | None, output_format: str, output: Path | None, annotate_path: Path | None,
+            **extraction: Any) -> None:
     """Label a video, or its features (a features.pb or .npz), with a YouTube-8M classifier.
 
     A video is extracted first (as `yt8m extract` does, weights fetched on first use).
@@ -70,16 +71,18 @@ def predict(input_path: Path, model: str, segment_size: int, overlap: int, top_k
     """
     from yt8m.inference.classifiers import load_classifier
     from yt8m.inference.labels import resolve_label_map
-    from yt8m.inference.predict import load_local_features, predict_local, predictions_csv
+    from yt8m.inference.video_predictions import (
+        check_local_input, load_local_features, predict_local, predictions_csv)
     from yt8m.inference.windows import local_windows
 
     local_windows(0, segment_size=segment_size, overlap=overlap)  # validate the options before any work
-    from yt8m.features.pipeline import ExtractOptions
-
-    features = load_local_features(input_path, extract_options=ExtractOptions(device=device))
-    with load_classifier(model, device=device) as classifier:
+    options, mirror = options_from_cli(extraction)
+    check_local_input(input_path)
+    # The model and its labels next: a bad --model is said before a long extraction.
+    with load_classifier(model, device=options.device, mirror=mirror) as classifier:
         notes: list[str] = []
         labels = resolve_label_map(labels_path, num_classes=classifier.num_classes, model=model, notes=notes)
+        features = load_local_features(input_path, extract_options=options, mirror=mirror)
         result = predict_local(features, classifier, segment_size=segment_size, overlap=overlap, top_k=top_k,
                                video_top_k=video_top_k, labels=labels)
     result["notes"] += notes
@@ -98,7 +101,7 @@ def _video_of(input_path: Path) -> Path:
     """The video to annotate: INPUT itself, or the clip path a features file names."""
     from yt8m.errors import InputError
     from yt8m.features.sequence import FeatureSequence
-    from yt8m.inference.predict import _is_video_file
+    from yt8m.inference.video_predictions import _is_video_file
 
     if _is_video_file(input_path):
         return input_path
@@ -139,9 +142,9 @@ def predict_dataset(shards: tuple[Path, ...], model: str, record_index: int | No
     streamed and records batched together.
     """
     from yt8m.inference.classifiers import load_classifier
-    from yt8m.inference.dataset import check_shards
+    from yt8m.inference.shard_scoring import check_shards
     from yt8m.inference.labels import read_class_ids, resolve_label_map
-    from yt8m.inference.predict_dataset import predict_dataset as run
+    from yt8m.inference.prediction_files import predict_dataset as run
 
     check_shards(list(shards), record_index=record_index)
     classes = read_class_ids(whitelist) if whitelist is not None else None
@@ -181,7 +184,7 @@ def eval_(shards: tuple[Path, ...], model: str | None, predictions: Path | None,
     ratings): MAP over the top SEGMENT-TOP-N segments per class.
     """
     from yt8m.errors import InputError
-    from yt8m.inference.dataset import check_shards
+    from yt8m.inference.shard_scoring import check_shards
     from yt8m.inference.evaluate import evaluate_model, evaluate_submission
 
     if (model is None) == (predictions is None):

@@ -38,7 +38,7 @@ def annotate(video: Path, predictions_path: Path, output: Path, top_k: int, thre
     copies its audio (AAC and MP3 as they are, other codecs re-encoded to AAC).
     """
     from yt8m.render.annotate import annotate_video
-    from yt8m.render.predictions import load_predictions
+    from yt8m.render.label_windows import load_predictions
 
     predictions = load_predictions(predictions_path)
     report = annotate_video(video, predictions, output, top_k=top_k, threshold=threshold,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import click
 
 from yt8m.cli.app import cli
 from yt8m.errors import Yt8mError
+from yt8m.extraction.options import extract_options, options_from_cli
 
 _MODEL_HELP = ("The classifier: a yt8m native model directory, a TensorFlow SavedModel directory, a .tar.gz "
                "of either, or 'baseline' (the official baseline SavedModel, fetched on first use; needs "
@@ -40,10 +42,10 @@ _MODEL_HELP = ("The classifier: a yt8m native model directory, a TensorFlow Save
 @click.option("--shard-url", default=None, metavar="URL",
               help="Base URL the named shards are downloaded from. "
                    "[default: http://us.data.yt8m.org/2/frame/train]")
-@click.option("--device", default="cpu", show_default=True, help="Torch device for extraction and native models.")
+@extract_options(device_help="PyTorch device for extraction and native models: cpu, cuda, cuda:1, ...")
 def serve(host: str, port: int, model: str, labels_path: Path | None, dataset_dir: Path | None,
           media_root: Path | None, max_upload_mb: float, data_dir: Path | None, segment_size: int, offline: bool,
-          lookup_url: str | None, shard_url: str | None, device: str) -> None:
+          lookup_url: str | None, shard_url: str | None, **extraction: Any) -> None:
     """Serve the web viewer: watch videos with their YouTube-8M labels over time.
 
     Upload a video (or pick one from --media-root): a background job extracts its
@@ -62,8 +64,10 @@ def serve(host: str, port: int, model: str, labels_path: Path | None, dataset_di
     except ImportError as exc:
         raise Yt8mError(f"yt8m serve needs the web extra ({exc.name} is missing): pip install 'yt8m[web]'") from None
 
+    options, mirror = options_from_cli(extraction)
     settings = Settings(host=host, port=port, model=model, labels=labels_path, dataset_dir=dataset_dir,
-                        media_root=media_root, data_dir=data_dir, max_upload_mb=max_upload_mb, device=device,
+                        media_root=media_root, data_dir=data_dir, max_upload_mb=max_upload_mb,
+                        device=options.device, extract=options, mirror=mirror,
                         online=not offline, lookup_url=lookup_url or DEFAULT_LOOKUP_URL,
                         shard_url=shard_url or DEFAULT_SHARD_URL, default_segment_size=segment_size)
     if not is_loopback(host):

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from yt8m._files import atomic_write
 from yt8m.errors import InputError
-from yt8m.features.quantize import quantize
+from yt8m.formats.quantize import quantize
 from yt8m.formats import mediasequence as ms
 from yt8m.formats import protos
 from yt8m.formats.yt8m_records import make_frame_record, make_video_record

@@ -2,7 +2,7 @@
 
 Frame-level records are ``SequenceExample`` messages: context ``id`` (bytes) and
 ``labels`` (int64), feature lists ``rgb`` (one 1024-byte bytes feature per second)
-and ``audio`` (128 bytes per second), quantized (see :mod:`yt8m.features.quantize`).
+and ``audio`` (128 bytes per second), quantized (see :mod:`yt8m.formats.quantize`).
 Video-level records are ``Example`` messages with ``id``, ``labels`` and float lists
 ``mean_rgb`` (1024) and ``mean_audio`` (128). The 2019 segment-rated records add
 ``segment_labels`` (int64), ``segment_start_times`` (int64 seconds) and
@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from yt8m.errors import InputError
-from yt8m.features.quantize import dequantize
+from yt8m.formats.quantize import dequantize
 from yt8m.formats import example as ex
 from yt8m.formats import protos
 from yt8m.formats.messages import parse_strict

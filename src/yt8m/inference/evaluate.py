@@ -21,7 +21,7 @@ import numpy.typing as npt
 from yt8m.errors import InputError
 from yt8m.inference import submissions
 from yt8m.inference.classifiers.base import Classifier
-from yt8m.inference.dataset import (
+from yt8m.inference.shard_scoring import (
     DatasetOptions,
     RecordFeatures,
     iter_dataset_predictions,

@@ -28,7 +28,7 @@ over FFmpeg). What it reproduces, and where it deliberately differs:
   only decoded frames and converts the few it chooses.
 
 :func:`sample_frames_1hz` composes decoding with the reference's 1 Hz sampler
-(:mod:`yt8m.features.sampling`) and can start decoding at a keyframe shortly before
+(:mod:`yt8m.media.sampling`) and can start decoding at a keyframe shortly before
 the clip instead of at the beginning; it yields the same frames either way.
 """
 
@@ -47,7 +47,7 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
 
 from yt8m.errors import InputError
-from yt8m.features.sampling import US_PER_S, PacketResampler, one_hz_sampler
+from yt8m.media.sampling import US_PER_S, PacketResampler, one_hz_sampler
 from yt8m.media.probe import check_readable_file, open_container
 
 __all__ = [
@@ -209,7 +209,7 @@ def sample_frames_1hz(
     """Yield the reference's 1 Hz frames of ``path`` for the clip ``[start_us, end_us)``.
 
     One frame per whole second ``T`` with ``start_us <= T < end_us`` that the video
-    covers (``end_us=None``: to the end), chosen by :func:`yt8m.features.sampling.sample_1hz`'s
+    covers (``end_us=None``: to the end), chosen by :func:`yt8m.media.sampling.sample_1hz`'s
     rule, in increasing ``T``. Only the chosen frames are converted to RGB, and at most
     two decoded frames are held. With ``seek`` (default), decoding starts shortly before
     ``start_us`` (see :func:`decode_video`); the frames are the same as without it, but

@@ -16,7 +16,7 @@ from typing import Any
 __all__ = ["AnnotateReport", "FrameAnnotator", "annotate_video", "load_predictions"]
 
 _LAZY = {"AnnotateReport": "yt8m.render.annotate", "annotate_video": "yt8m.render.annotate",
-         "FrameAnnotator": "yt8m.render.layout", "load_predictions": "yt8m.render.predictions"}
+         "FrameAnnotator": "yt8m.render.layout", "load_predictions": "yt8m.render.label_windows"}
 
 
 def __getattr__(name: str) -> Any:

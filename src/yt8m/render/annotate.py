@@ -60,7 +60,7 @@ from yt8m._files import AtomicFile
 from yt8m.errors import InputError
 from yt8m.media.probe import check_readable_file, open_container
 from yt8m.render.layout import FrameAnnotator
-from yt8m.render.predictions import LabelWindow, windows_from_predictions
+from yt8m.render.label_windows import LabelWindow, windows_from_predictions
 from yt8m.render.yuv import PlanarOverlay, YuvMatrix, frame_colors, plane_view
 
 __all__ = [
@@ -120,7 +120,7 @@ def annotate_video(
     """Write ``video`` with the labels of ``predictions`` drawn on it to ``output`` (MP4).
 
     ``predictions`` is the object ``yt8m predict`` writes (only ``windows`` is read; see
-    :mod:`yt8m.render.predictions`). Each frame shows the best ``top_k`` labels scoring
+    :mod:`yt8m.render.label_windows`). Each frame shows the best ``top_k`` labels scoring
     ``>= threshold`` (0 to 1) of the latest window started at or before its time, and
     with ``timeline`` a bar along the bottom. The output is an MP4 whatever its suffix.
     ``progress``: show a progress bar on stderr (``None``: when stderr is a terminal).

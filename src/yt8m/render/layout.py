@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from yt8m.render.overlay import LabelPainter, Overlay, Timeline
-from yt8m.render.predictions import LabelWindow, ShownLabel, WindowClock, shown_labels
+from yt8m.render.label_windows import LabelWindow, ShownLabel, WindowClock, shown_labels
 
 __all__ = ["FrameAnnotator"]
 
@@ -20,7 +20,7 @@ __all__ = ["FrameAnnotator"]
 class FrameAnnotator:
     """The overlays of each frame of a ``frame_width`` x ``frame_height`` video.
 
-    ``windows`` are sorted by start (:func:`~yt8m.render.predictions.windows_from_predictions`).
+    ``windows`` are sorted by start (:func:`~yt8m.render.label_windows.windows_from_predictions`).
     Each window shows its best ``top_k`` labels scoring ``>= threshold``. The timeline
     spans ``[0, duration_s]`` seconds; window ``i`` occupies it from its start to the next
     window's start (the last one to ``duration_s``), the span over which its labels show.

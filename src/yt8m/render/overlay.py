@@ -29,7 +29,7 @@ from importlib import resources
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from yt8m.render.predictions import ShownLabel
+from yt8m.render.label_windows import ShownLabel
 
 __all__ = [
     "RANK_COLORS",

@@ -22,7 +22,7 @@ from yt8m._version import __version__
 from yt8m.errors import Yt8mError
 from yt8m.web.errors import http_status
 from yt8m.web.jobs import JobRunner, JobStore
-from yt8m.web.predictions import PredictionService
+from yt8m.web.prediction_service import PredictionService
 from yt8m.web.records import RecordService
 from yt8m.web.resources import Resources
 from yt8m.web.routers import ROUTERS

@@ -281,7 +281,7 @@ class JobRunner:
         self.store.update(record.id, status="failed", stage="failed", error=message, finished_at=time.time())
 
     def _run(self, record: JobRecord) -> None:
-        from yt8m.features.pipeline import Job as ExtractJob
+        from yt8m.extraction.scheduler import Job as ExtractJob
 
         extractor = self._extractor_of()
         if extractor is None:

@@ -149,8 +149,8 @@ class RecordService:
             return None
 
     def _predict(self, shard: Path, index: int, segment_size: int, top_k: int) -> dict[str, Any]:
-        from yt8m.inference.dataset import DatasetOptions, iter_dataset_predictions
-        from yt8m.inference.predict_dataset import record_windows_json
+        from yt8m.inference.shard_scoring import DatasetOptions, iter_dataset_predictions
+        from yt8m.inference.prediction_files import record_windows_json
 
         options = DatasetOptions(segment_size=segment_size, windows=True)
         with self.resources.lock:

@@ -23,7 +23,7 @@ from yt8m.inference.labels import LabelMap
 from yt8m.web.settings import Settings
 
 if TYPE_CHECKING:
-    from yt8m.features.pipeline import Extractor
+    from yt8m.extraction.scheduler import Extractor
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Resources:
         from yt8m.inference.classifiers import load_classifier
         from yt8m.inference.labels import resolve_label_map
 
-        classifier = load_classifier(settings.model, device=settings.device)
+        classifier = load_classifier(settings.model, device=settings.device, mirror=settings.mirror)
         notes: list[str] = []
         try:
             labels = resolve_label_map(settings.labels, num_classes=classifier.num_classes, model=settings.model,
@@ -77,11 +77,11 @@ class Resources:
 
 
 def load_extractor(settings: Settings) -> tuple[Extractor | None, str | None]:
-    """The extractor on ``settings.device``, or (None, why not)."""
+    """The extractor of ``settings.extract_options``, or (None, why not)."""
     try:
-        from yt8m.features.pipeline import ExtractOptions, Extractor
+        from yt8m.extraction import Extractor
 
-        return Extractor(ExtractOptions(device=settings.device), fetch=settings.fetch_weights), None
+        return Extractor(settings.extract_options, fetch=settings.fetch_weights, mirror=settings.mirror), None
     except Yt8mError as exc:
         log.warning("video extraction is unavailable: %s", exc)
         return None, f"video extraction is unavailable: {exc}"

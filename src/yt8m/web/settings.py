@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yt8m.errors import InputError
+from yt8m.extraction.options import ExtractOptions
 
 #: Hosts accepted in the ``Host`` header when serving on a loopback address (DNS rebinding guard).
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -44,6 +45,8 @@ class Settings:
     ``baseline``); ``labels`` a label map or vocabulary (default: the cached label map).
     ``max_upload_mb`` bounds every request body. ``online`` allows the data.yt8m.org
     lookups (at ``lookup_url``) and shard downloads (from ``shard_url``).
+    ``extract`` says how uploads are extracted (default: the defaults on ``device``, which
+    also runs native classifiers); missing weights are fetched from ``mirror`` when given.
     ``allowed_hosts`` defaults to the loopback names when ``host`` is a loopback
     address, and to any host otherwise.
     """
@@ -57,6 +60,8 @@ class Settings:
     data_dir: Path | None = None
     max_upload_mb: float = 512.0
     device: str = "cpu"
+    extract: ExtractOptions | None = None
+    mirror: str | None = None
     online: bool = True
     lookup_url: str = DEFAULT_LOOKUP_URL
     shard_url: str = DEFAULT_SHARD_URL
@@ -81,6 +86,11 @@ class Settings:
         for name in ("lookup_url", "shard_url"):
             if not getattr(self, name).startswith(("http://", "https://")):
                 raise InputError(f"{name} ({getattr(self, name)!r}) must be an http:// or https:// URL")
+
+    @property
+    def extract_options(self) -> ExtractOptions:
+        """How uploads are extracted (``extract``, else the defaults on ``device``)."""
+        return self.extract if self.extract is not None else ExtractOptions(device=self.device)
 
     @property
     def hosts(self) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import Request
 
 from yt8m.web.jobs import JobRunner, JobStore
-from yt8m.web.predictions import PredictionService
+from yt8m.web.prediction_service import PredictionService
 from yt8m.web.records import RecordService
 from yt8m.web.resources import Resources
 from yt8m.web.settings import Settings

@@ -202,15 +202,15 @@ def missing_artifacts(models: list[str] | tuple[str, ...]) -> list[Artifact]:
     return out
 
 
-def ensure_models(models: list[str] | tuple[str, ...], *, fetch: bool = True) -> None:
-    """Make sure ``models`` are converted, fetching what is missing.
+def ensure_models(models: list[str] | tuple[str, ...], *, fetch: bool = True, mirror: str | None = None) -> None:
+    """Make sure ``models`` are converted, fetching what is missing (from ``mirror`` when given).
 
     When fetching fails, the error lists every file still missing for all of ``models``
     with its URL, so a user without network can fetch them all in one go.
     """
     try:
         for name in models:
-            load(name, fetch=fetch)
+            load(name, fetch=fetch, mirror=mirror)
     except FetchError as exc:
         missing = missing_artifacts(models)
         if not missing:

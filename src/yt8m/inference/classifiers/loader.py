@@ -164,8 +164,9 @@ def unpack_archive(path: Path) -> Path:
     return target
 
 
-def resolve_model(spec: str | os.PathLike[str]) -> tuple[ModelKind, Path]:
-    """Turn a ``--model`` value into (kind, model directory), unpacking or fetching as needed."""
+def resolve_model(spec: str | os.PathLike[str], *, mirror: str | None = None) -> tuple[ModelKind, Path]:
+    """Turn a ``--model`` value into (kind, model directory), unpacking or fetching (from
+    ``mirror`` when given) as needed."""
     path = Path(spec)
     if not path.exists():
         name = MODEL_ALIASES.get(str(spec))
@@ -175,7 +176,7 @@ def resolve_model(spec: str | os.PathLike[str]) -> tuple[ModelKind, Path]:
         from yt8m.weights.download import fetch_artifact
         from yt8m.weights.registry import ARTIFACTS
 
-        path = fetch_artifact(ARTIFACTS[name])
+        path = fetch_artifact(ARTIFACTS[name], mirror=mirror)
     if path.is_file():
         if not _is_archive(path):
             raise InputError(f"{path}: not a classifier. --model takes a directory (a yt8m native model or a "
@@ -184,13 +185,13 @@ def resolve_model(spec: str | os.PathLike[str]) -> tuple[ModelKind, Path]:
     return recognise_model_dir(path)
 
 
-def load_classifier(spec: str | os.PathLike[str], *, device: str = "cpu") -> Classifier:
+def load_classifier(spec: str | os.PathLike[str], *, device: str = "cpu", mirror: str | None = None) -> Classifier:
     """Load the classifier ``spec`` names (a directory, an archive or a registry name).
 
     Native models run in this process on ``device``; SavedModels run in a TensorFlow
     worker process (see :mod:`yt8m.inference.classifiers.savedmodel`).
     """
-    kind, directory = resolve_model(spec)
+    kind, directory = resolve_model(spec, mirror=mirror)
     if kind == "native":
         return load_native(directory, device=device)
     from yt8m.inference.classifiers.savedmodel import SavedModelClassifier

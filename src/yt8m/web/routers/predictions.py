@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from yt8m.web.predictions import PAGE_TOP_K
+from yt8m.web.prediction_service import PAGE_TOP_K
 from yt8m.web.routers._params import JobId, SegmentSize, TopK
 from yt8m.web.state import AppState, get_state
 

@@ -22,12 +22,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
 from yt8m.errors import InputError, Yt8mError
+from yt8m.extraction.options import ExtractOptions, torch_dtype
 from yt8m.features.inception import inception_v3, preprocess
 from yt8m.features.logmel import iter_log_mel_examples
 from yt8m.features.pca import load_pca
@@ -39,32 +39,6 @@ from yt8m.media.video import sample_frames_1hz
 from yt8m.weights.store import ensure_models
 
 log = logging.getLogger(__name__)
-
-AudioHop = Literal["mediapipe", "vggish"]
-Precision = Literal["float32", "bfloat16", "float16"]
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-@dataclass(frozen=True)
-class ExtractOptions:
-    """How to extract. ``batch_size`` counts frames per Inception batch."""
-
-    device: str = "cpu"
-    batch_size: int = 16
-    audio: bool = True
-    audio_stream: int = 0
-    audio_hop: AudioHop = "mediapipe"
-    precision: Precision = "float32"
-    audio_batch_size: int = 128
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.audio_batch_size < 1:
-            raise InputError(f"batch sizes must be >= 1, got {self.batch_size} and {self.audio_batch_size}")
-        if self.audio_hop not in ("mediapipe", "vggish"):
-            raise InputError(f"Invalid audio hop ({self.audio_hop!r}). Supported values are 'mediapipe', 'vggish'.")
-        if self.precision not in _DTYPES:
-            raise InputError(f"Invalid precision ({self.precision!r}). Supported values are {', '.join(_DTYPES)}.")
-
 
 @dataclass(frozen=True)
 class Job:
@@ -116,14 +90,17 @@ class _Pending:
 class Extractor:
     """The models (Inception, VGGish, both PCAs) on one device, and the batching loop."""
 
-    def __init__(self, options: ExtractOptions = ExtractOptions(), *, fetch: bool = True) -> None:
+    def __init__(self, options: ExtractOptions = ExtractOptions(), *, fetch: bool = True,
+                 mirror: str | None = None) -> None:
+        """Load the models for ``options``; missing weights are fetched (from ``mirror`` when
+        given) unless ``fetch`` is False, in which case they raise :class:`WeightsError`."""
         self.options = options
         self.device = torch.device(options.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise InputError("--device cuda was asked for, but PyTorch sees no CUDA device here")
-        self.dtype = _DTYPES[options.precision]
+        self.dtype = torch_dtype(options.precision)
         ensure_models(("inception", "inception-pca") + (("vggish", "vggish-pca") if options.audio else ()),
-                      fetch=fetch)
+                      fetch=fetch, mirror=mirror)
         self.inception = inception_v3(device=self.device, fetch=fetch).to(self.dtype)
         self.rgb_pca = load_pca("inception-pca", fetch=fetch)
         self.vggish = vggish(device=self.device, fetch=fetch).to(self.dtype) if options.audio else None
@@ -159,10 +136,11 @@ class Extractor:
         assert result.features is not None
         return result.features
 
-    def run(self, jobs: Iterable[Job], *, workers: int = 1,
+    def run(self, jobs: Iterable[Job], *, workers: int | None = None,
             on_frames: Callable[[int], None] | None = None) -> Iterator[Result]:
         """Extract every job, yielding results as videos finish (not in input order).
 
+        ``workers`` threads decode (default: ``options.workers``).
         A failing video yields a :class:`Result` with ``error`` set; the others go on.
         ``on_frames(n)`` is called after each model batch with the number of video
         seconds it held (for progress bars).
@@ -183,8 +161,9 @@ class Extractor:
             finally:
                 items.put(("worker_done", None, None))
 
+        count = self.options.workers if workers is None else workers
         threads = [threading.Thread(target=worker, name=f"yt8m-decode-{i}", daemon=True)
-                   for i in range(max(1, workers))]
+                   for i in range(max(1, count))]
         for t in threads:
             t.start()
         try:
@@ -350,9 +329,9 @@ def _video_end_us(info: MediaInfo) -> int:
 
 
 def extract(path: str | Path, *, start_s: float = 0.0, end_s: float | None = None,
-            options: ExtractOptions | None = None, fetch: bool = True) -> FeatureSequence:
+            options: ExtractOptions | None = None, fetch: bool = True, mirror: str | None = None) -> FeatureSequence:
     """Extract the YouTube-8M features of one video (models loaded for this call).
 
     For many videos, build one :class:`Extractor` and call :meth:`Extractor.run`.
     """
-    return Extractor(options or ExtractOptions(), fetch=fetch).extract(path, start_s=start_s, end_s=end_s)
+    return Extractor(options or ExtractOptions(), fetch=fetch, mirror=mirror).extract(path, start_s=start_s, end_s=end_s)

@@ -1,7 +1,7 @@
 """The windows of a predictions JSON, checked, and which one is shown at a given time.
 
 ``yt8m predict`` writes ``{"windows": [{"start_s", "end_s", "labels": [{"index", "name",
-"score"}, ...]}, ...], ...}`` (see :func:`yt8m.inference.predict.predict_local`). This
+"score"}, ...]}, ...], ...}`` (see :func:`yt8m.inference.video_predictions.predict_local`). This
 module reads only ``windows``; every other key is ignored. A label's ``name`` may be
 missing or ``null`` (no label map): the label is then shown by its class index.
 """

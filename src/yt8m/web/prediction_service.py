@@ -14,7 +14,7 @@ from typing import Any
 
 from yt8m.errors import InputError
 from yt8m.features.sequence import FeatureSequence
-from yt8m.inference.predict import LocalFeatures, features_from_sequence, predict_local
+from yt8m.inference.video_predictions import LocalFeatures, features_from_sequence, predict_local
 from yt8m.web.jobs import JobBusy, JobStore
 from yt8m.web.lru import Lru
 from yt8m.web.resources import Resources

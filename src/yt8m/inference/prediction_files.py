@@ -21,9 +21,9 @@ from yt8m._files import AtomicFile
 from yt8m.errors import InputError
 from yt8m.inference import submissions
 from yt8m.inference.classifiers.base import Classifier
-from yt8m.inference.dataset import DatasetOptions, RecordPrediction, iter_dataset_predictions
+from yt8m.inference.shard_scoring import DatasetOptions, RecordPrediction, iter_dataset_predictions
 from yt8m.inference.labels import LabelMap
-from yt8m.inference.predict import label_entries, top_k_rows
+from yt8m.inference.video_predictions import label_entries, top_k_rows
 
 log = logging.getLogger(__name__)
 

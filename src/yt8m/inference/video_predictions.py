@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from yt8m.errors import InputError
+from yt8m.extraction.options import ExtractOptions
 from yt8m.features.sequence import FeatureSequence
 from yt8m.inference.classifiers.base import Classifier
 from yt8m.inference.labels import LabelMap
@@ -96,24 +97,38 @@ def _is_video_file(path: Path) -> bool:
         return False
 
 
-def load_local_features(path: str | os.PathLike[str], *, extract_options: Any = None) -> LocalFeatures:
-    """Read ``path`` into model rows: a features.pb or .npz as written, a video extracted first.
+def check_local_input(path: str | os.PathLike[str]) -> bool:
+    """Check that ``path`` can be predicted on, cheaply (before any model is loaded).
 
-    ``extract_options`` (an :class:`~yt8m.features.pipeline.ExtractOptions`) says how to
-    extract a video (default options otherwise).
+    Returns True for a video (to be extracted), False for a features file; a missing
+    file, a folder or a video without a video stream is an :class:`InputError`.
     """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
     if p.is_dir():
         raise InputError(f"{p}: is a directory, expected a features.pb, a .npz or a video")
-    if _is_video_file(p):
-        from yt8m.features.pipeline import ExtractOptions, extract
-        from yt8m.media.probe import probe
+    if not _is_video_file(p):
+        return False
+    from yt8m.media.probe import probe
 
-        if not probe(p).video_streams:  # a broken input is said before any weights are fetched
-            raise InputError(f"{p}: holds no video stream")
-        sequence = extract(p, options=extract_options or ExtractOptions())
+    if not probe(p).video_streams:
+        raise InputError(f"{p}: holds no video stream")
+    return True
+
+
+def load_local_features(path: str | os.PathLike[str], *, extract_options: ExtractOptions | None = None,
+                        mirror: str | None = None) -> LocalFeatures:
+    """Read ``path`` into model rows: a features.pb or .npz as written, a video extracted first.
+
+    ``extract_options`` says how to extract a video (default options otherwise); missing
+    weights are fetched from ``mirror`` when given.
+    """
+    p = Path(path)
+    if check_local_input(p):  # a broken input is said before any weights are fetched
+        from yt8m.extraction import extract
+
+        sequence = extract(p, options=extract_options or ExtractOptions(), mirror=mirror)
     else:
         sequence = FeatureSequence.read(p)
     features = features_from_sequence(sequence, source=str(p))

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from yt8m.errors import InputError
-from yt8m.features.quantize import dequantize
+from yt8m.formats.quantize import dequantize
 from yt8m.formats.tfrecord import iter_records
 from yt8m.formats.yt8m_records import AUDIO_DIM, RGB_DIM, DatasetRecord, Segments, parse_record
 from yt8m.inference.classifiers.base import Classifier
