@@ -230,7 +230,7 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-#: SPEC 4.6: the VGGish checkpoint's variables, real names and shapes (about 289 MB).
+#: The VGGish checkpoint's variables, real names and shapes (about 289 MB; docs/audio.md, 'VGGish').
 VGGISH_SHAPES = {
     "vggish/conv1/weights": [3, 3, 1, 64], "vggish/conv1/biases": [64],
     "vggish/conv2/weights": [3, 3, 64, 128], "vggish/conv2/biases": [128],

@@ -192,7 +192,7 @@ def test_audio_runs_in_whole_batches_cut_at_fixed_places_in_each_video(with_weig
     ex.vggish.register_forward_hook(lambda _m, args, _out: sizes.append(len(args[0])))
 
     alone = ex.extract(videos[0])
-    n = len(alone.audio)  # 10 s of AAC: 10 examples and a zero-padded tail (SPEC 4.5)
+    n = len(alone.audio)  # 10 s of AAC: 10 examples and a zero-padded tail (docs/audio.md, 'Examples')
     assert n in (10, 11) and sizes == [4, 4, n - 8]
     with torch.inference_mode():
         expected = ex.audio_features(log_mel_examples_from_file(videos[0]).examples)

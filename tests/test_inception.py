@@ -56,7 +56,7 @@ def test_pca_of_pool3_matches(official_files, frames, reference) -> None:
     model = inception_v3(fetch=False)
     with torch.inference_mode():
         ours = pca(model(preprocess(frames)).numpy())
-    # PCA by the formula of SPEC 3.4 in float64 on TensorFlow's pool_3.
+    # PCA by the formula of docs/visual.md, 'Visual PCA', in float64 on TensorFlow's pool_3.
     w = store.load("inception-pca", fetch=False).tensors
     theirs = (reference["pool_3"].astype(np.float64) - w["mean"]) @ w["projection"].astype(np.float64).T
     assert ours.shape == (len(SIZES), 1024)

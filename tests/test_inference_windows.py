@@ -1,4 +1,7 @@
-"""Window rules of SPEC 7: counts, starts and stamps below, at and above the segment size."""
+"""Window rules: counts, starts and stamps below, at and above the segment size.
+
+See docs/inference.md, 'Local windows', 'Dataset windows' and 'Segment chunks'.
+"""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ LOG_SILENCE = np.log(np.float32(0.01))
 
 
 def reference_log_mel(samples: np.ndarray, *, pad_end: bool = True) -> np.ndarray:
-    """SPEC 4.3-4.4 written out in float64, one formula per line."""
+    """docs/audio.md, 'Spectrogram' and 'Log-mel', written out in float64, one formula per line."""
     x = np.asarray(samples, dtype=np.float64)
     n = x.size
     if pad_end and n > 0:
@@ -82,7 +82,7 @@ def test_silence_is_log_of_the_offset_everywhere() -> None:
     assert np.all(rows == LOG_SILENCE)
 
 
-# Samples at 16 kHz -> (rows, examples) per mode, from SPEC 4.3/4.5:
+# Samples at 16 kHz -> (rows, examples) per mode, from docs/audio.md, 'Spectrogram' and 'Examples':
 # mediapipe rows = floor((n + pad - 400) / 160) + 1 with pad = 159 (or 400 - n if n < 400),
 # examples = ceil(rows / 100); vggish rows = floor((n - 400) / 160) + 1, examples =
 # floor((rows - 96) / 96) + 1.

@@ -1,11 +1,12 @@
 """Inception v3 exactly as in the 2015-12-05 TensorFlow graph (``classify_image_graph_def.pb``).
 
-Differences from torchvision's ``Inception3`` (SPEC 3.3): the pool branches of the
-35x35 blocks (``mixed`` .. ``mixed_2``), the 17x17 blocks (``mixed_4`` .. ``mixed_7``)
-and the first 8x8 block (``mixed_9``) average 3x3/1/1 without counting the padding;
-the pool branch of the last block (``mixed_10``) is a MAX pool; batch norm is
-``BatchNormWithGlobalNormalization`` with the epsilon (and the ``scale_after_normalization``
-flag) read from the graph; convolutions have no bias; no aux head; 1008 classes.
+Differences from torchvision's ``Inception3`` (see docs/visual.md, 'Inception v3 network'):
+the pool branches of the 35x35 blocks (``mixed`` .. ``mixed_2``), the 17x17 blocks
+(``mixed_4`` .. ``mixed_7``) and the first 8x8 block (``mixed_9``) average 3x3/1/1
+without counting the padding; the pool branch of the last block (``mixed_10``) is a MAX
+pool; batch norm is ``BatchNormWithGlobalNormalization`` with the epsilon (and the
+``scale_after_normalization`` flag) read from the graph; convolutions have no bias; no aux
+head; 1008 classes.
 
 Module attribute names are the graph's scope names (``mixed_9.tower_1.mixed.conv_1`` is
 ``mixed_9/tower_1/mixed/conv_1``), so the weight conversion reads one-to-one.

@@ -1,14 +1,14 @@
 """``FeatureSequence``: the features of one video, and their conversion to each output format.
 
 RGB features come one per sampled video second, audio features one per 0.96 s example
-stamped ``audio_start + k s`` (SPEC 4.5). The two streams need not line up: the audio
+stamped ``audio_start + k s`` (see docs/audio.md, 'Examples'). The two streams need not line up: the audio
 may start a little earlier or later, be shorter or longer, or be missing. The MediaPipe
 output keeps them as they are (as the reference does); the YouTube-8M record format
 needs one audio row per video second, so :meth:`FeatureSequence.aligned_audio` aligns on
 video seconds: each second takes the free audio example whose stamp is nearest to its
 own (within half a second; each example serves one second, the earlier on a tie); seconds without one get zeros, which in PCA space is the mean
 audio embedding; audio examples matching no video second are dropped. What was padded
-or dropped is reported in plain words.
+or dropped is reported in plain words (see docs/alignment.md, 'The rule' and 'Reporting').
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ class FeatureSequence:
     # --- conversions -----------------------------------------------------------------------
 
     def to_mediapipe(self) -> protos.SequenceExample:
-        """The reference ``features.pb`` (SPEC 5): float features and timestamps as extracted."""
+        """The reference ``features.pb`` (see docs/formats.md, 'features.pb'): float features and
+        timestamps as extracted."""
         tracks = [ms.FeatureTrack(ms.RGB, self.rgb, self.rgb_timestamps_us)]
         if self.audio is not None and self.audio_timestamps_us is not None:
             tracks.append(ms.FeatureTrack(ms.AUDIO, self.audio, self.audio_timestamps_us))

@@ -1,6 +1,6 @@
 """VGGish (AudioSet) in PyTorch, as the TensorFlow ``vggish_slim`` graph defines it.
 
-Input: log-mel examples [N, 96, 64] (time x mel). Layers (SPEC 4.6): conv3x3 64, pool;
+Input: log-mel examples [N, 96, 64] (time x mel). Layers (see docs/audio.md, 'VGGish'): conv3x3 64, pool;
 conv 128, pool; conv 256, conv 256, pool; conv 512, conv 512, pool (3x3 stride 1 SAME
 convolutions with ReLU, 2x2 stride 2 pools); flatten 6x4x512 in NHWC order (h, w, c);
 fc 4096 ReLU, fc 4096 ReLU, fc 128 with NO activation: the output is

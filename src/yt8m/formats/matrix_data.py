@@ -1,7 +1,7 @@
 """MediaPipe ``MatrixData`` protos (the PCA parameters of the reference).
 
 ``packed_data`` holds ``rows * cols`` floats in column-major order (the default) or
-row-major order; see SPEC section 1.
+row-major order; see docs/artifacts.md, 'MatrixData'.
 """
 
 from __future__ import annotations

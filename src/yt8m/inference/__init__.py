@@ -1,4 +1,6 @@
-"""YouTube-8M classifiers over local videos and dataset shards, and their metrics (SPEC 7).
+"""YouTube-8M classifiers over local videos and dataset shards, and their metrics.
+
+See docs/inference.md, 'Model input', 'Classifiers' and 'Metrics'.
 
 * :mod:`.labels`: ``label_map.txt`` / ``vocabulary.csv`` readers and class-id whitelists;
 * :mod:`.windows`: which seconds each prediction covers (local and dataset rules);

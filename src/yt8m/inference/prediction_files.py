@@ -1,8 +1,9 @@
 """``yt8m predict-dataset``: dataset windows and submission files from shards.
 
-Per record, the dataset windows of SPEC 7 (top 9 labels each) as one JSON object per
-line; optionally the starter code's video-level and segment-level submission files
-(:mod:`yt8m.inference.submissions`). Outputs appear whole or not at all.
+Per record, the dataset windows (see docs/inference.md, 'Dataset windows'; top 9 labels
+each) as one JSON object per line; optionally the starter code's video-level and
+segment-level submission files (:mod:`yt8m.inference.submissions`; see docs/inference.md,
+'Submissions'). Outputs appear whole or not at all.
 """
 
 from __future__ import annotations

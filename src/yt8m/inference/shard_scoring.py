@@ -147,9 +147,10 @@ def _check_level(record: RecordFeatures, classifier: Classifier, *, spans: bool)
 class DatasetOptions:
     """What to predict for each record.
 
-    ``windows``: the dataset rule of SPEC 7 with ``segment_size``; ``video``: the whole
-    record; ``chunks``: consecutive 5 s segments ("rated": only records with segment
-    ratings). ``batch_frames`` bounds the seconds of features per batch.
+    ``windows``: the dataset rule (see docs/inference.md, 'Dataset windows') with
+    ``segment_size``; ``video``: the whole record; ``chunks``: consecutive 5 s segments
+    ("rated": only records with segment ratings; see docs/inference.md, 'Segment chunks').
+    ``batch_frames`` bounds the seconds of features per batch.
     """
 
     segment_size: int = 5

@@ -1,4 +1,6 @@
-"""Predictions for one local video's features: windows (SPEC 7) and the whole video.
+"""Predictions for one local video's features: windows and the whole video.
+
+The windows follow docs/inference.md, 'Local windows'; the input, 'Model input' there.
 
 Input is a ``features.pb`` (MediaPipe MediaSequence) or a ``.npz`` written by yt8m, read
 as a :class:`~yt8m.features.sequence.FeatureSequence`. Rows are rgb (1024) then audio
@@ -171,7 +173,8 @@ def predict_local(features: LocalFeatures, classifier: Classifier, *, segment_si
                   batch_frames: int = 16384) -> dict[str, Any]:
     """Window and whole-video predictions of one video, JSON-ready.
 
-    Windows follow the local rule of SPEC 7 (:func:`~yt8m.inference.windows.local_windows`):
+    Windows follow the local rule (see docs/inference.md, 'Local windows';
+    :func:`~yt8m.inference.windows.local_windows`):
     each is ``{"start_s", "end_s", "labels"}`` with ``end_s`` one second past its last
     row; the model sees ``segment_size`` rows and ``num_frames = segment_size``. The
     whole video is one input of every row. Labels are ``{"index", "name", "score"}``.

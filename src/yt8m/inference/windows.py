@@ -1,4 +1,6 @@
-"""Which seconds each prediction covers (SPEC 7).
+"""Which seconds each prediction covers.
+
+See docs/inference.md, 'Local windows', 'Dataset windows' and 'Segment chunks'.
 
 Three rules, all over a video of ``num_seconds`` one-second feature rows:
 

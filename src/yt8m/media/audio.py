@@ -9,7 +9,7 @@ What the reference does (mediapipe/util/audio_decoder.cc, ``AudioDecoder`` and
   (the reference accepts s16, s16p, s32, flt and fltp; u8, s32p, dbl and dblp are
   converted the same way here). The C++ reads s16/s32 with ``Load16``/``Load32``,
   which are unsigned, so there negative integer samples would not map to [-1, 0); we
-  use the signed value, as SPEC 4.1 states.
+  use the signed value (see docs/audio.md, 'Decoding', and docs/differences.md, 'Decoding').
 * Times are counted in samples: the first decoded frame's pts, rescaled to the sample
   rate, starts the count; every frame is stamped with the running count (in
   microseconds, rounded to nearest) and advances it by its sample count. The count is

@@ -9,9 +9,9 @@ over FFmpeg). What it reproduces, and where it deliberately differs:
   truncates ``CAP_PROP_POS_MSEC * 1000`` the same way). Frames whose time does not
   increase are dropped, as the reference does. A frame without pts uses its packet's
   dts (OpenCV's fallback); a frame with neither is dropped.
-- Time origin: ``time_origin="zero"`` (default) keeps the file's own timeline, as SPEC
-  3.1 asks. OpenCV >= 4 reports ``CAP_PROP_POS_MSEC`` relative to the stream's
-  ``start_time`` instead (``dts_to_sec`` subtracts it), and OpenCV 3.x reported
+- Time origin: ``time_origin="zero"`` (default) keeps the file's own timeline (see
+  docs/visual.md, 'Decoding'). OpenCV >= 4 reports ``CAP_PROP_POS_MSEC`` relative to the
+  stream's ``start_time`` instead (``dts_to_sec`` subtracts it), and OpenCV 3.x reported
   ``frame_number / fps``; ``time_origin="stream_start"`` reproduces OpenCV >= 4.
   They differ only for streams that do not start at 0 (edit lists, MPEG-TS).
 - Orientation: a display matrix rotating by a multiple of 90 degrees is applied so the

@@ -1,4 +1,6 @@
-"""Annotated videos: the predicted labels drawn on each frame, the sound kept (SPEC 7).
+"""Annotated videos: the predicted labels drawn on each frame, the sound kept.
+
+See docs/inference.md, 'Annotated video'.
 
 * :mod:`.predictions`: the windows of a predictions JSON, checked, and which window a
   frame shows (the latest that started at or before it);

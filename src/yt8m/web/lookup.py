@@ -1,4 +1,6 @@
-"""What a user types for a dataset record, and the data.yt8m.org lookups (SPEC 8).
+"""What a user types for a dataset record, and the data.yt8m.org lookups.
+
+See docs/viewer.md, 'Dataset records' and 'Input checks'.
 
 :func:`parse_query` is strict: a YouTube URL (``watch?v=``, ``youtu.be/``, ``embed/``,
 ``shorts/``, ``live/``) gives its 11-character video id; a bare token of letters,
@@ -83,7 +85,7 @@ def parse_query(text: str) -> RecordQuery:
 
 
 class Yt8mLookup:
-    """The data.yt8m.org id lookups of SPEC 8, under a configurable base URL."""
+    """The data.yt8m.org id lookups under a configurable base URL (docs/viewer.md, 'Dataset records')."""
 
     def __init__(self, base_url: str, *, timeout_s: float = 20.0) -> None:
         self.base_url = base_url.rstrip("/")

@@ -1,11 +1,12 @@
 """Window predictions of finished jobs, recomputed from cached features for any segment size.
 
 Features are read from the job's ``features.npz`` (never extracted again) and kept in
-a small in-memory cache, as are recent predictions. Windows follow the local rule of
-SPEC 7 with ``overlap = segment_size - 1`` (one window per second, as the reference
-viewer shows them); each window gets ``time_s``, the second from which the page shows
-it (its first second: the latest window started at or before the playhead is the
-current one, as in the annotated video).
+a small in-memory cache, as are recent predictions. Windows follow the local rule (see
+docs/inference.md, 'Local windows') with ``overlap = segment_size - 1`` (one window per
+second, as the reference viewer shows them; see docs/viewer.md, 'Your own videos');
+each window gets ``time_s``, the second from which the page shows it (its first second:
+the latest window started at or before the playhead is the current one, as in the
+annotated video).
 """
 
 from __future__ import annotations

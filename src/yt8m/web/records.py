@@ -1,4 +1,6 @@
-"""Dataset records: from a YouTube-8M id or a YouTube URL/id to the record's windows (SPEC 8).
+"""Dataset records: from a YouTube-8M id or a YouTube URL/id to the record's windows.
+
+See docs/viewer.md, 'Dataset records'.
 
 Resolution of a query (:func:`yt8m.web.lookup.parse_query`), first match wins:
 
@@ -10,8 +12,9 @@ Resolution of a query (:func:`yt8m.web.lookup.parse_query`), first match wins:
    ``--dataset`` when it is there, else downloaded once into the cache (resumable,
    atomic; see :func:`yt8m.weights.download.fetch_artifact`).
 
-The record is predicted with the dataset rule of SPEC 7 (a window ending at every
-second, stamped at its last second), top 9 labels per window, plus its ground truth.
+The record is predicted with the dataset rule (see docs/inference.md, 'Dataset windows':
+a window ending at every second, stamped at its last second), top 9 labels per window,
+plus its ground truth.
 """
 
 from __future__ import annotations

@@ -18,11 +18,12 @@ from yt8m.extraction.options import ExtractOptions
 
 #: Hosts accepted in the ``Host`` header when serving on a loopback address (DNS rebinding guard).
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
-#: data.yt8m.org's lookups (SPEC 8): ``<base>/r/<2 chars>/<YouTube id>.js`` and ``<base>/i/<2>/<id>.js``.
+#: data.yt8m.org's lookups (see docs/viewer.md, 'Dataset records'):
+#: ``<base>/r/<2 chars>/<YouTube id>.js`` and ``<base>/i/<2>/<id>.js``.
 DEFAULT_LOOKUP_URL = "http://data.yt8m.org/2/j"
 #: Where the frame-level training shards named by the lookup are published.
 DEFAULT_SHARD_URL = "http://us.data.yt8m.org/2/frame/train"
-#: Segment sizes the page and API accept (SPEC 8: 1-300 seconds).
+#: Segment sizes the page and API accept: 1-300 seconds (see docs/viewer.md, 'Reference viewer').
 MIN_SEGMENT_SIZE = 1
 MAX_SEGMENT_SIZE = 300
 

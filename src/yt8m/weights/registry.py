@@ -1,4 +1,4 @@
-"""The official artifacts yt8m can fetch (SPEC section 1), described as data.
+"""The official artifacts yt8m can fetch (see docs/artifacts.md, 'Download table'), described as data.
 
 An *artifact* is a file as published (URL, name, size where known). A *model* is what
 yt8m uses at run time (weights converted to safetensors); each model names the

@@ -1,11 +1,12 @@
 """TensorFlow SavedModels with the baseline's signature, run in a worker process.
 
-The official baseline (SPEC 1) is a TF1 SavedModel: tag ``serve``, signature
-``serving_default``, inputs ``rgb_and_audio`` float32 [batch, frames, 1152] and
-``num_frames`` int32 [batch, 1], output ``predictions`` [batch, classes]. TensorFlow is an
-optional dependency (``pip install tensorflow``, in this Python or another one, see below):
-it runs in its own process (:mod:`yt8m.inference.classifiers.tf_worker`), never in the
-one that holds torch, and batches travel over a pipe as raw float32.
+The official baseline (see docs/artifacts.md, 'Baseline classifier') is a TF1 SavedModel:
+tag ``serve``, signature ``serving_default``, inputs ``rgb_and_audio`` float32
+[batch, frames, 1152] and ``num_frames`` int32 [batch, 1], output ``predictions``
+[batch, classes]. TensorFlow is an optional dependency (``pip install tensorflow``, in
+this Python or another one, see below): it runs in its own process
+(:mod:`yt8m.inference.classifiers.tf_worker`), never in the one that holds torch, and
+batches travel over a pipe as raw float32.
 
 ``$YT8M_TF_PYTHON`` names the Python to run it with (default: this one), so TensorFlow
 may live in a separate environment.

@@ -20,6 +20,7 @@ def record(q: Annotated[str, Query(max_length=300, description="A YouTube-8M id,
            state: Annotated[AppState, Depends(get_state)], segment_size: SegmentSize = None,
            top_k: TopK = None) -> dict[str, Any]:
     """The record's dataset windows (one ending at every second, stamped ``time_s`` at its last
-    second, as SPEC 7's dataset rule), its ground-truth labels, and its YouTube id when known."""
+    second; see docs/inference.md, 'Dataset windows'), its ground-truth labels, and its YouTube
+    id when known."""
     size = segment_size or state.settings.default_segment_size
     return state.records.record(q, segment_size=size, top_k=top_k or RECORD_TOP_K)
