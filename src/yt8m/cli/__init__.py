@@ -2,7 +2,9 @@
 
 Commands are grouped in modules (``files``, ``models``, ...) that register on the group
 of :mod:`yt8m.cli.app`. Every :class:`~yt8m.errors.Yt8mError` becomes one line on
-stderr and the error's exit code (2 for bad input); no traceback is shown for them.
+stderr and the error's exit code (2 for bad input); an ``OSError`` (a folder that cannot
+be written, a full disk) one line naming the path and exit code 2. No traceback is
+shown for them.
 """
 
 from __future__ import annotations
@@ -34,7 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    except OSError as exc:  # a file system refused (permissions, full disk, not a folder...): one line
+        click.echo(f"yt8m: error: {_os_error_line(exc)}", err=True)
+        return 2
     return 0
+
+
+def _os_error_line(exc: OSError) -> str:
+    """``path: problem`` for an OS error (both paths for a rename or link)."""
+    where = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    problem = exc.strerror or str(exc)
+    return f"{where}: {problem}" if where else problem
 
 
 if __name__ == "__main__":

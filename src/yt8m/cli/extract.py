@@ -46,7 +46,7 @@ def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, star
     videos are listed in failures.csv and make the exit code 1.
     """
     from yt8m.extraction import Extractor
-    from yt8m.extraction.batch import run_batch
+    from yt8m.extraction.batch import FAILURES_FILE, check_shard_prefix, is_single_file, prepare_output, run_batch
     from yt8m.extraction.inputs import assign_ids, collect_inputs, default_output
     from yt8m.formats.mediasequence import get_clip_metadata, read_sequence_example
 
@@ -65,7 +65,11 @@ def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, star
     fmt = fmt or ("mediapipe" if len(videos) == 1 else "yt8m")
     videos = assign_ids(videos, id_from)  # type: ignore[arg-type]
     out = output or default_output(videos, fmt)  # type: ignore[arg-type]
-    if len(videos) == 1:  # one broken video is said before any weights are loaded or fetched
+    # Everything that can be checked cheaply is, before any weights are loaded or fetched.
+    single_file = is_single_file(fmt, len(videos), out)
+    check_shard_prefix(shard_prefix)
+    prepare_output(out, single_file=single_file, videos=len(videos), fmt=fmt)
+    if len(videos) == 1:
         from yt8m.media.probe import probe
 
         if not probe(videos[0].path).video_streams:
@@ -73,19 +77,23 @@ def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, star
     started = time.perf_counter()
     extractor = Extractor(options, mirror=mirror)
     report = run_batch(extractor, videos, fmt=fmt, out=out, overwrite=overwrite,  # type: ignore[arg-type]
-                       shard_size=shard_size, shard_prefix=shard_prefix, start_s=start_s or 0.0, end_s=end_s)
+                       shard_size=shard_size, shard_prefix=shard_prefix, start_s=start_s or 0.0, end_s=end_s,
+                       on_failure=lambda path, reason: click.echo(f"yt8m: failed: {reason}", err=True))
     elapsed = time.perf_counter() - started
+    for note in report.notes:
+        if "given more than once" in note:
+            click.echo(f"yt8m: note: {note}", err=True)
     rate = f", {report.video_seconds / elapsed:.1f} video-s/s" if report.video_seconds else ""
     earlier = f" (and {len(report.failed_earlier)} in an earlier run)" if report.failed_earlier else ""
+    removed = f"; removed {len(report.removed)} files of an earlier run" if report.removed else ""
     click.echo(f"{len(report.done)} extracted ({report.video_seconds} video-seconds in {elapsed:.1f} s{rate}), "
-               f"{len(report.skipped)} skipped (already done), {len(report.failed)} failed{earlier} -> {out}",
-               err=True)
+               f"{len(report.skipped)} skipped (done before from the same video and settings), {len(report.failed)} "
+               f"failed{earlier}{removed} -> {out}", err=True)
     failed = len(report.failed) + len(report.failed_earlier)
     if failed:
-        from yt8m.extraction.batch import FAILURES_FILE
-
-        where = out.parent if out.suffix in (".pb", ".npz") and len(videos) == 1 else out
-        raise _SomeFailed(f"{failed} of {len(videos)} videos failed; see {where / FAILURES_FILE}")
+        where = out.parent if single_file else out
+        raise _SomeFailed(f"{failed} of {len(videos) - len(report.duplicates)} videos failed; "
+                          f"see {where / FAILURES_FILE}")
 
 
 class _SomeFailed(InputError):

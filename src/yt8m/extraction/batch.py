@@ -1,64 +1,134 @@
-"""``yt8m extract`` over many videos: inputs, outputs, resume and failures.
+"""``yt8m extract`` over many videos: outputs, reruns and failures.
 
-Inputs are video files, directories (searched recursively for media file names) and
-manifest CSVs in the starter-code convention (``path,label;label;...``, labels
-optional, paths relative to the CSV). Outputs:
+Outputs, for videos expanded by :mod:`yt8m.extraction.inputs`:
 
 * ``mediapipe``: one ``features.pb`` per video (``OUT/<id>.pb``, or ``OUT`` itself for a
   single video whose ``-o`` ends in ``.pb``);
 * ``npz``: one ``.npz`` per video, likewise;
-* ``yt8m``: TFRecord shards ``OUT/<prefix>-NNNNN.tfrecord`` of ``shard_size`` videos each,
-  in input order. Each finished video is first kept as one record in ``OUT/.yt8m-parts/``;
-  a shard is written (atomically) once all its videos are done, and its parts deleted.
+* ``yt8m``: TFRecord shards ``OUT/<prefix>-NNNNN-of-NNNNN.tfrecord`` of ``shard_size``
+  videos each, shard k holding the videos at input positions [k*S, (k+1)*S). Each
+  finished video is first kept as one record in ``OUT/.yt8m-parts/<key>.rec`` (a failed
+  one as ``<key>.failed``); a shard is written, atomically, once all its videos are done.
 
-Every output appears atomically; a rerun skips what is finished (so a run killed
-midway resumes and ends with the same files). A video that fails is listed with its
-reason on stderr and in ``OUT/failures.csv``; the others go on.
+Reruns never give wrong data. Every part, output and shard is known by the key of what it
+was made from (:mod:`yt8m.extraction.identity`: the video file's identity, its id and
+labels, the clip window, the feature settings and model versions); the keys of finished
+outputs are kept in ``.yt8m-manifest.jsonl`` beside them. A rerun reuses an output or a
+part only when its key matches, takes the records of videos that moved to another shard
+out of the old shard, redoes everything else, and at the end removes what no longer
+belongs: shards of an earlier layout (another shard count or set of videos), parts of
+videos no longer among the inputs, and an empty parts folder. ``overwrite`` redoes every
+video. One run at a time writes into a folder (a lock file, ``.yt8m.lock``, refuses a
+second). A video that fails is listed with its reason in ``failures.csv`` (which names
+exactly the current inputs that failed) and reported through ``on_failure``; the others go on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
+import json
 import logging
 import os
+import re
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from yt8m._files import atomic_write, write_bytes_atomic
 from yt8m.errors import InputError
+from yt8m.extraction.identity import file_identity, is_key, work_key
+from yt8m.extraction.inputs import PARTS_DIR, OutputFormat, VideoInput
 from yt8m.extraction.scheduler import Extractor, Job, Result
 from yt8m.formats.mediasequence import write_message
 from yt8m.formats.tfrecord import TFRecordWriter, read_records
-from yt8m.extraction.inputs import PARTS_DIR, OutputFormat, VideoInput
 
 log = logging.getLogger(__name__)
 
 FAILURES_FILE = "failures.csv"
+MANIFEST_FILE = ".yt8m-manifest.jsonl"
+LOCK_FILE = ".yt8m.lock"
+_PREFIX_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*")
 
 
 @dataclass
 class BatchReport:
-    """What a batch run did."""
+    """What a batch run did. Paths are input videos unless said otherwise."""
 
-    done: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-    failed_earlier: list[tuple[Path, str]] = field(default_factory=list)  # remembered from a killed run
-    outputs: list[Path] = field(default_factory=list)
+    done: list[Path] = field(default_factory=list)  #: extracted by this run
+    reused: list[Path] = field(default_factory=list)  #: an output or part of the same video and settings existed
+    failed: list[tuple[Path, str]] = field(default_factory=list)  #: failed in this run
+    failed_earlier: list[tuple[Path, str]] = field(default_factory=list)  #: the same video and settings failed before
+    duplicates: list[Path] = field(default_factory=list)  #: given more than once; extracted once
+    outputs: list[Path] = field(default_factory=list)  #: files written by this run
+    removed: list[Path] = field(default_factory=list)  #: files of an earlier run that no longer belong
     video_seconds: int = 0
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def skipped(self) -> list[Path]:
+        """Videos not extracted by this run: outputs reused, or failures of the same video and
+        settings remembered from an earlier run."""
+        return self.reused + [path for path, _ in self.failed_earlier]
 
-# --- outputs ------------------------------------------------------------------------------
 
-def _safe_name(video_id: str) -> str:
-    """A file name for an id: path separators and other awkward characters replaced."""
-    name = "".join(c if c.isalnum() or c in "-_.=+" else "_" for c in video_id).strip(".")
-    return name or "video"
+@dataclass(frozen=True)
+class _Work:
+    """One video of this run and the key of its extraction."""
+
+    video: VideoInput
+    key: str
+
+
+class _Manifest:
+    """The keys of the finished outputs in one folder: a JSON-lines log, last entry wins.
+
+    An entry is appended after its output is in place, so an output without an entry (a
+    run killed in between, or an older yt8m) is never trusted, only redone. Lines a
+    killed run left unfinished are ignored. :meth:`compact` rewrites the log atomically.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / MANIFEST_FILE
+        self.entries: dict[str, dict[str, Any]] = {}
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{self.path}: cannot read ({exc})") from None
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("output"), str):
+                self.entries[entry["output"]] = entry
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self.entries[entry["output"]] = entry
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, separators=(",", ":")) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def drop(self, output: str) -> None:
+        self.entries.pop(output, None)
+
+    def compact(self) -> None:
+        if not self.entries:
+            self.path.unlink(missing_ok=True)
+            return
+        with atomic_write(self.path) as handle:
+            handle.write("".join(json.dumps(e, separators=(",", ":")) + "\n"
+                                 for e in self.entries.values()).encode("utf-8"))
 
 
 @dataclass
@@ -69,178 +139,395 @@ class _Plan:
     shard_size: int
     shard_prefix: str
 
+    @property
+    def folder(self) -> Path:
+        """The folder the outputs, the manifest, the lock and failures.csv live in."""
+        return self.out.parent if self.single_file else self.out
+
     def video_output(self, video: VideoInput) -> Path:
         suffix = ".pb" if self.fmt == "mediapipe" else ".npz"
         return self.out if self.single_file else self.out / f"{_safe_name(video.video_id)}{suffix}"
 
-    def shard_path(self, shard: int, shards: int) -> Path:
-        return self.out / f"{self.shard_prefix}-{shard:05d}-of-{shards:05d}.tfrecord"
+    def shard_name(self, shard: int, shards: int) -> str:
+        return f"{self.shard_prefix}-{shard:05d}-of-{shards:05d}.tfrecord"
 
-    def part_path(self, video: VideoInput) -> Path:
-        return self.out / PARTS_DIR / f"{video.index:09d}.rec"
+    def is_shard_name(self, name: str) -> bool:
+        return re.fullmatch(re.escape(self.shard_prefix) + r"-\d{5}-of-\d{5}\.tfrecord", name) is not None
 
-    def failure_path(self, video: VideoInput) -> Path:
-        return self.out / PARTS_DIR / f"{video.index:09d}.failed"
+    @property
+    def parts(self) -> Path:
+        return self.out / PARTS_DIR
+
+    def part_path(self, key: str) -> Path:
+        return self.parts / f"{key}.rec"
+
+    def failure_path(self, key: str) -> Path:
+        return self.parts / f"{key}.failed"
 
     @property
     def failures_file(self) -> Path:
-        return (self.out.parent if self.single_file else self.out) / FAILURES_FILE
+        return self.folder / FAILURES_FILE
+
+
+def _safe_name(video_id: str) -> str:
+    """A file name for an id: path separators and other awkward characters replaced."""
+    name = "".join(c if c.isalnum() or c in "-_.=+" else "_" for c in video_id).strip(".")
+    return name or "video"
+
+
+def is_single_file(fmt: str, videos: int, out: Path) -> bool:
+    """True when ``out`` is the one output file of a one-video run (else a folder of outputs)."""
+    return fmt != "yt8m" and videos == 1 and out.suffix in (".pb", ".npz")
+
+
+def check_shard_prefix(prefix: str) -> str:
+    """``prefix`` when it is a plain file-name prefix (no folder, no leading dot); else InputError."""
+    if not _PREFIX_RE.fullmatch(prefix):
+        raise InputError(f"Invalid --shard-prefix ({prefix!r}): use letters, digits and '_-.=+', starting "
+                         f"with a letter or digit (shards are always written inside -o)")
+    return prefix
+
+
+def prepare_output(out: Path, *, single_file: bool, videos: int, fmt: str) -> None:
+    """Check, before any long work, that outputs can be written at ``out``; one-line errors."""
+    folder = out.parent if single_file else out
+    if single_file and out.is_dir():
+        raise InputError(f"{out}: is a directory; give a file name (or a folder without a .pb/.npz suffix)")
+    if not single_file and out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory (needed for {videos} videos in {fmt} format)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".yt8m-write-check."):
+            pass
+    except OSError as exc:
+        where = exc.filename or folder
+        raise InputError(f"{where}: cannot write outputs here ({exc.strerror or exc})") from None
+
+
+@contextlib.contextmanager
+def output_lock(folder: Path) -> Iterator[None]:
+    """Hold the folder's lock for the run; a second run into the same folder is refused."""
+    lock = FileLock(str(folder / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise InputError(f"{folder}: another yt8m run is writing into this folder; wait for it to end or "
+                         f"choose another output") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def run_batch(
     extractor: Extractor, videos: list[VideoInput], *, fmt: OutputFormat, out: Path, workers: int | None = None,
     overwrite: bool = False, shard_size: int = 100, shard_prefix: str = "features",
     start_s: float = 0.0, end_s: float | None = None, progress: bool | None = None,
+    on_failure: Callable[[Path, str], None] | None = None,
 ) -> BatchReport:
-    """Extract ``videos`` into ``out`` in format ``fmt``; see the module docstring."""
+    """Extract ``videos`` into ``out`` in format ``fmt``; see the module docstring.
+
+    ``on_failure(path, reason)`` is called for each video that fails in this run.
+    """
     if shard_size < 1:
         raise InputError(f"--shard-size must be >= 1, got {shard_size}")
-    single_file = fmt != "yt8m" and len(videos) == 1 and out.suffix in (".pb", ".npz")
+    check_shard_prefix(shard_prefix)
+    single_file = is_single_file(fmt, len(videos), out)
     plan = _Plan(fmt, out, single_file, shard_size, shard_prefix)
-    if not single_file:
-        if out.exists() and not out.is_dir():
-            raise InputError(f"{out}: exists and is not a directory (needed for {len(videos)} videos "
-                             f"in {fmt} format)")
-        out.mkdir(parents=True, exist_ok=True)
-    report = BatchReport()
-    _remove_stale_temporaries(plan, videos)
-    shards = (len(videos) + shard_size - 1) // shard_size
-    todo = []
-    for v in videos:
-        if not overwrite and _finished(plan, v, shards):
-            report.skipped.append(v.path)
-        else:
-            todo.append(v)
+    prepare_output(out, single_file=single_file, videos=len(videos), fmt=fmt)
     start_us = int(round(start_s * 1e6))
     end_us = None if end_s is None else int(round(end_s * 1e6))
-    jobs = (Job(v.path, start_us, end_us, key=v) for v in todo)
-    show = sys.stderr.isatty() if progress is None else progress
-    with tqdm(total=len(todo), unit="video", disable=not show, desc="extract", dynamic_ncols=True) as bar:
-        seconds = tqdm(unit="video-s", disable=not show, position=1, leave=False, desc="frames")
-
-        def on_frames(n: int) -> None:
-            seconds.update(n)
-
-        try:
-            for result in extractor.run(jobs, workers=workers, on_frames=on_frames):
-                _handle(plan, result, report)
+    report = BatchReport()
+    with output_lock(plan.folder):
+        settings = extractor.feature_settings()
+        works = _unique_works(videos, start_us, end_us, settings, report)
+        manifest = _Manifest(plan.folder)
+        _remove_stale_temporaries(plan, works)
+        run = _ShardRun(plan, works, manifest, report) if fmt == "yt8m" else _FileRun(plan, works, manifest, report)
+        todo = run.plan_work(overwrite)
+        jobs = (Job(w.video.path, start_us, end_us, key=w) for w in todo)
+        show = sys.stderr.isatty() if progress is None else progress
+        with tqdm(total=len(todo), unit="video", disable=not show, desc="extract", dynamic_ncols=True) as bar, \
+                tqdm(unit="video-s", disable=not show, position=1, leave=False, desc="frames") as seconds:
+            for result in extractor.run(jobs, workers=workers, on_frames=seconds.update):
+                work: _Work = result.job.key  # type: ignore[assignment]
+                if result.error is not None or result.features is None:
+                    reason = str(result.error)
+                    report.failed.append((work.video.path, reason))
+                    if on_failure is not None:
+                        on_failure(work.video.path, reason)
+                    run.failed(work, reason)
+                else:
+                    _note(report, work, result)
+                    run.done(work, result)
                 bar.update(1)
-                if fmt == "yt8m":
-                    report.outputs += _write_complete_shards(plan, videos, shards)
-        finally:
-            seconds.close()
-    if fmt == "yt8m":
-        report.outputs += _write_complete_shards(plan, videos, shards)
-    _write_failures(plan, videos, report)
+        run.finish()
+        _write_failures(plan, report)
+        manifest.compact()
     return report
 
 
-def _remove_stale_temporaries(plan: _Plan, videos: list[VideoInput]) -> None:
+def _unique_works(videos: list[VideoInput], start_us: int, end_us: int | None, settings: dict[str, Any],
+                  report: BatchReport) -> list[_Work]:
+    """Each video with its key; a video given twice (same file, id and labels) is kept once."""
+    works: list[_Work] = []
+    seen: set[str] = set()
+    for video in videos:
+        key = work_key(video=file_identity(video.path), video_id=video.video_id, labels=video.labels,
+                       start_us=start_us, end_us=end_us, settings=settings)
+        if key in seen:
+            report.duplicates.append(video.path)
+            continue
+        seen.add(key)
+        works.append(_Work(video, key))
+    if report.duplicates:
+        report.notes.append(f"{len(report.duplicates)} inputs were given more than once and are extracted once: "
+                            + ", ".join(str(p) for p in report.duplicates[:5])
+                            + (" ..." if len(report.duplicates) > 5 else ""))
+    return works
+
+
+def _note(report: BatchReport, work: _Work, result: Result) -> None:
+    features = result.features
+    assert features is not None
+    for note in features.notes:
+        log.warning("%s: %s", work.video.path, note)
+    report.notes += [f"{work.video.path}: {n}" for n in features.notes]
+    report.video_seconds += features.num_seconds
+    report.done.append(work.video.path)
+
+
+class _FileRun:
+    """One output file per video (mediapipe, npz)."""
+
+    def __init__(self, plan: _Plan, works: list[_Work], manifest: _Manifest, report: BatchReport) -> None:
+        self.plan, self.works, self.manifest, self.report = plan, works, manifest, report
+
+    def plan_work(self, overwrite: bool) -> list[_Work]:
+        """The videos to extract: all with ``overwrite``, else those whose output is missing or
+        was made from something else (another video, other settings, or unknown)."""
+        todo = []
+        for work in self.works:
+            path = self.plan.video_output(work.video)
+            entry = self.manifest.entries.get(path.name)
+            if not overwrite and entry is not None and entry.get("key") == work.key and path.is_file():
+                self.report.reused.append(work.video.path)
+            else:
+                todo.append(work)
+        return todo
+
+    def failed(self, work: _Work, reason: str) -> None:
+        pass  # nothing is written for a failed video: an existing output stays as it was
+
+    def done(self, work: _Work, result: Result) -> None:
+        features = result.features
+        assert features is not None
+        path = self.plan.video_output(work.video)
+        if self.plan.fmt == "mediapipe":
+            write_message(path, features.to_mediapipe())
+        else:
+            features.save_npz(path)
+        self.manifest.add({"output": path.name, "key": work.key})
+        self.report.outputs.append(path)
+
+    def finish(self) -> None:
+        pass
+
+
+class _ShardRun:
+    """Shards of ``shard_size`` videos, in input order, through parts."""
+
+    def __init__(self, plan: _Plan, works: list[_Work], manifest: _Manifest, report: BatchReport) -> None:
+        self.plan, self.works, self.manifest, self.report = plan, works, manifest, report
+        self.shards = (len(works) + plan.shard_size - 1) // plan.shard_size
+        self.complete: set[int] = set()
+        self.shard_of = {w.key: i // plan.shard_size for i, w in enumerate(works)}
+        self.failures: dict[str, str] = {}  # key -> reason, for the current videos
+
+    def members(self, shard: int) -> list[_Work]:
+        return self.works[shard * self.plan.shard_size:(shard + 1) * self.plan.shard_size]
+
+    def plan_work(self, overwrite: bool) -> list[_Work]:
+        plan = self.plan
+        current = {w.key for w in self.works}
+        if overwrite:
+            self._clear_parts()
+        else:
+            for shard in range(self.shards):
+                name = plan.shard_name(shard, self.shards)
+                entry = self.manifest.entries.get(name)
+                members = self.members(shard)
+                if entry is not None and [m[0] for m in entry.get("members", [])] == [w.key for w in members] \
+                        and (entry.get("empty") or (plan.out / name).is_file()):
+                    self.complete.add(shard)
+                    for key, reason in entry["members"]:
+                        if reason is not None:
+                            self.failures[key] = reason
+            self._recover_moved_records(current)
+        todo = []
+        for shard in range(self.shards):
+            for work in self.members(shard):
+                if shard in self.complete or plan.part_path(work.key).is_file():
+                    self._reused(work)
+                elif plan.failure_path(work.key).is_file():
+                    reason = _read_failure(plan.failure_path(work.key))
+                    self.failures[work.key] = reason
+                    self.report.failed_earlier.append((work.video.path, reason))
+                else:
+                    todo.append(work)
+        for shard in range(self.shards):
+            self._write_shard_if_ready(shard)
+        return todo
+
+    def _reused(self, work: _Work) -> None:
+        reason = self.failures.get(work.key)
+        if reason is None:
+            self.report.reused.append(work.video.path)
+        else:
+            self.report.failed_earlier.append((work.video.path, reason))
+
+    def _clear_parts(self) -> None:
+        if self.plan.parts.is_dir():
+            for path in self.plan.parts.iterdir():
+                if path.suffix in (".rec", ".failed"):
+                    path.unlink(missing_ok=True)
+
+    def _recover_moved_records(self, current: set[str]) -> None:
+        """Turn the records (and failures) of current videos held by shards that will be
+        rewritten back into parts, so that moving in the input order costs no extraction."""
+        plan = self.plan
+        kept = {plan.shard_name(s, self.shards) for s in self.complete}
+        for name, entry in list(self.manifest.entries.items()):
+            if name in kept or not plan.is_shard_name(name):
+                continue
+            members = entry.get("members", [])
+            wanted = {key for key, _ in members if key in current and not plan.part_path(key).is_file()}
+            if not wanted:
+                continue
+            for key, reason in members:
+                if key in wanted and reason is not None:
+                    write_bytes_atomic(plan.failure_path(key), reason.encode("utf-8"))
+            records = [key for key, reason in members if reason is None]
+            path = plan.out / name
+            if entry.get("empty") or not path.is_file():
+                continue
+            try:
+                for key, record in zip(records, read_records(path), strict=True):
+                    if key in wanted:
+                        write_bytes_atomic(plan.part_path(key), record)
+            except (InputError, ValueError) as exc:  # a damaged old shard: its videos are simply redone
+                log.warning("%s: not reused (%s)", path, exc)
+
+    def failed(self, work: _Work, reason: str) -> None:
+        self.failures[work.key] = reason
+        write_bytes_atomic(self.plan.failure_path(work.key), reason.encode("utf-8"))
+        self._write_shard_if_ready(self.shard_of[work.key])
+
+    def done(self, work: _Work, result: Result) -> None:
+        features = result.features
+        assert features is not None
+        alignment_notes = features.aligned_audio()[1]
+        for note in alignment_notes:
+            log.info("%s: %s", work.video.path, note)
+        self.report.notes += [f"{work.video.path}: {n}" for n in alignment_notes]
+        video = work.video
+        record = features.to_frame_record(video.video_id, list(video.labels))
+        write_bytes_atomic(self.plan.part_path(work.key), record.SerializeToString(deterministic=True))
+        self._write_shard_if_ready(self.shard_of[work.key])
+
+    def _write_shard_if_ready(self, shard: int) -> None:
+        plan = self.plan
+        if shard in self.complete:
+            return
+        members = self.members(shard)
+        if not all(plan.part_path(w.key).is_file() or plan.failure_path(w.key).is_file() for w in members):
+            return
+        entry_members = []
+        for w in members:
+            reason = None if plan.part_path(w.key).is_file() else self.failures.get(w.key)
+            if reason is None and not plan.part_path(w.key).is_file():
+                reason = _read_failure(plan.failure_path(w.key))
+            entry_members.append([w.key, reason])
+        name = plan.shard_name(shard, self.shards)
+        parts = [plan.part_path(key) for key, reason in entry_members if reason is None]
+        if parts:
+            with TFRecordWriter(plan.out / name) as writer:
+                for part in parts:
+                    writer.write(part.read_bytes())
+            self.report.outputs.append(plan.out / name)
+        else:  # every video of this shard failed: no empty shard file (failures.csv says why)
+            if (plan.out / name).is_file():
+                (plan.out / name).unlink()
+                self.report.removed.append(plan.out / name)
+        self.manifest.add({"output": name, "members": entry_members, **({} if parts else {"empty": True})})
+        for key, _ in entry_members:
+            plan.part_path(key).unlink(missing_ok=True)
+            plan.failure_path(key).unlink(missing_ok=True)
+        self.complete.add(shard)
+
+    def finish(self) -> None:
+        """Once every shard is written, remove what belongs to no current shard."""
+        plan = self.plan
+        if len(self.complete) < self.shards:
+            return  # interrupted: the next run completes the set, then cleans up
+        current = {plan.shard_name(s, self.shards) for s in range(self.shards)}
+        for path in sorted(plan.out.iterdir()):
+            if plan.is_shard_name(path.name) and path.name not in current and path.is_file():
+                path.unlink()
+                self.report.removed.append(path)
+        for name in [n for n in self.manifest.entries if plan.is_shard_name(n) and n not in current]:
+            self.manifest.drop(name)
+        if plan.parts.is_dir():
+            for path in plan.parts.iterdir():
+                if path.suffix in (".rec", ".failed") and is_key(path.stem):
+                    path.unlink(missing_ok=True)
+                    self.report.removed.append(path)
+            with contextlib.suppress(OSError):
+                plan.parts.rmdir()  # only when empty
+
+
+def _read_failure(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return "failed in an earlier run"
+
+
+def _remove_stale_temporaries(plan: _Plan, works: list[_Work]) -> None:
     """Delete temporary files a killed run left behind (its unfinished atomic writes).
 
-    Only files this run would write are touched: everything in ``.yt8m-parts/`` that is a
-    temporary, unfinished shards of this run's prefix, and ``.<output name>.*.part``
-    beside this run's own outputs.
+    Only files this run would write are touched: temporaries in ``.yt8m-parts/``,
+    unfinished shards of this run's prefix, ``.<output name>.*.part`` beside this run's
+    own outputs, and unfinished rewrites of the manifest and failures.csv.
     """
-    parts = plan.out / PARTS_DIR
-    stale = list(parts.glob(".*.part")) if parts.is_dir() else []
+    stale = list(plan.parts.glob(".*.part")) if plan.parts.is_dir() else []
+    folder = plan.folder
+    for name in (MANIFEST_FILE, FAILURES_FILE):
+        stale += folder.glob(f".{name}.*.part")
     if plan.fmt == "yt8m" and plan.out.is_dir():
         stale += plan.out.glob(f".{plan.shard_prefix}-*.tfrecord.*.part")
     else:
-        for video in videos:
-            target = plan.video_output(video)
+        for work in works:
+            target = plan.video_output(work.video)
             stale += target.parent.glob(f".{target.name}.*.part")
     for path in stale:
         path.unlink(missing_ok=True)
 
 
-def _finished(plan: _Plan, video: VideoInput, shards: int) -> bool:
-    if plan.fmt != "yt8m":
-        return plan.video_output(video).is_file()
-    shard = video.index // plan.shard_size
-    return (plan.shard_path(shard, shards).is_file() or plan.part_path(video).is_file()
-            or plan.failure_path(video).is_file())
-
-
-def _handle(plan: _Plan, result: Result, report: BatchReport) -> None:
-    video: VideoInput = result.job.key  # type: ignore[assignment]
-    if result.error is not None or result.features is None:
-        reason = str(result.error)
-        report.failed.append((video.path, reason))
-        print(f"yt8m: failed: {reason}", file=sys.stderr)
-        if plan.fmt == "yt8m":
-            write_bytes_atomic(plan.failure_path(video), reason.encode())
-        return
-    features = result.features
-    for note in features.notes:
-        log.warning("%s: %s", video.path, note)
-    report.notes += [f"{video.path}: {n}" for n in features.notes]
-    report.video_seconds += features.num_seconds
-    report.done.append(video.path)
-    if plan.fmt == "mediapipe":
-        path = plan.video_output(video)
-        write_message(path, features.to_mediapipe())
-        report.outputs.append(path)
-    elif plan.fmt == "npz":
-        path = plan.video_output(video)
-        features.save_npz(path)
-        report.outputs.append(path)
-    else:
-        alignment_notes = features.aligned_audio()[1]
-        for note in alignment_notes:
-            log.info("%s: %s", video.path, note)
-        report.notes += [f"{video.path}: {n}" for n in alignment_notes]
-        record = features.to_frame_record(video.video_id, list(video.labels))
-        write_bytes_atomic(plan.part_path(video), record.SerializeToString(deterministic=True))
-
-
-def _write_complete_shards(plan: _Plan, videos: list[VideoInput], shards: int) -> list[Path]:
-    written = []
-    for shard in range(shards):
-        path = plan.shard_path(shard, shards)
-        if path.is_file():
-            continue
-        members = videos[shard * plan.shard_size:(shard + 1) * plan.shard_size]
-        if not all(plan.part_path(v).is_file() or plan.failure_path(v).is_file() for v in members):
-            continue
-        parts = [plan.part_path(v) for v in members if plan.part_path(v).is_file()]
-        if not parts:
-            continue  # every video of this shard failed: no empty shard (failures.csv says why)
-        with TFRecordWriter(path) as writer:
-            for part in parts:
-                writer.write(part.read_bytes())
-        for v in members:
-            plan.part_path(v).unlink(missing_ok=True)
-        written.append(path)
-    return written
-
-
-def _write_failures(plan: _Plan, videos: list[VideoInput], report: BatchReport) -> None:
-    """Rewrite failures.csv with every failure known (this run's and, for shards, earlier ones)."""
-    failures = dict((str(p), r) for p, r in report.failed)
-    if plan.fmt == "yt8m":
-        for v in videos:
-            f = plan.failure_path(v)
-            if f.is_file() and str(v.path) not in failures:
-                failures[str(v.path)] = f.read_text()
-                report.failed_earlier.append((v.path, failures[str(v.path)]))
+def _write_failures(plan: _Plan, report: BatchReport) -> None:
+    """Rewrite failures.csv: exactly the current inputs that failed, in this run or an earlier one."""
+    failures = {str(p): r for p, r in report.failed_earlier}
+    failures.update((str(p), r) for p, r in report.failed)
     path = plan.failures_file
     if not failures:
-        if path.is_file():
-            path.unlink()
+        path.unlink(missing_ok=True)
         return
-    with atomic_write(path) as handle:
-        text = "path,reason\n" + "".join(
-            _csv_line(p, r) for p, r in sorted(failures.items()))
-        handle.write(text.encode("utf-8"))
-
-
-def _csv_line(path: str, reason: str) -> str:
-    import io
-
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow([path, reason])
-    return buffer.getvalue()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "reason"])
+    writer.writerows(sorted(failures.items()))
+    with atomic_write(path) as handle:
+        handle.write(buffer.getvalue().encode("utf-8"))
 
 
 def iter_shard_records(out: Path) -> Iterator[bytes]:

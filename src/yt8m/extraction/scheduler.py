@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ from yt8m.features.vggish import vggish
 from yt8m.formats.mediasequence import ClipMetadata
 from yt8m.media.probe import MediaInfo, probe
 from yt8m.media.video import sample_frames_1hz
-from yt8m.weights.store import ensure_models
+from yt8m.weights.store import ensure_models, model_versions
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +100,17 @@ class Extractor:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise InputError("--device cuda was asked for, but PyTorch sees no CUDA device here")
         self.dtype = torch_dtype(options.precision)
-        ensure_models(("inception", "inception-pca") + (("vggish", "vggish-pca") if options.audio else ()),
-                      fetch=fetch, mirror=mirror)
+        self.models = ("inception", "inception-pca") + (("vggish", "vggish-pca") if options.audio else ())
+        ensure_models(self.models, fetch=fetch, mirror=mirror)
         self.inception = inception_v3(device=self.device, fetch=fetch).to(self.dtype)
         self.rgb_pca = load_pca("inception-pca", fetch=fetch)
         self.vggish = vggish(device=self.device, fetch=fetch).to(self.dtype) if options.audio else None
         self.audio_pca = load_pca("vggish-pca", fetch=fetch) if options.audio else None
+
+    def feature_settings(self) -> dict[str, Any]:
+        """What shapes this extractor's features: the options' feature settings and the
+        version (content hash) of each converted model."""
+        return {**self.options.feature_settings(), "models": model_versions(self.models)}
 
     # --- the models ---------------------------------------------------------------------------
 

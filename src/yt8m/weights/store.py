@@ -188,6 +188,13 @@ def _convert_and_store(spec: ModelSpec, sources: dict[str, Path]) -> None:
     log.info("converted %s from %s", spec.name, where)
 
 
+def model_versions(models: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """The content hash (sha256) of each converted model in ``models``, as recorded when it
+    was converted (models not converted yet are left out)."""
+    entries = cache.read_manifest()["models"]
+    return {name: entries[name]["sha256"] for name in models if name in entries}
+
+
 def missing_artifacts(models: list[str] | tuple[str, ...]) -> list[Artifact]:
     """The preferred artifacts of those ``models`` that are neither converted nor cached."""
     manifest = cache.read_manifest()
