@@ -360,7 +360,57 @@ def test_import_help_says_what_is_refused() -> None:
     assert "--allow-size-mismatch" in text and "differs from the published size is refused" in text
 
 
-# --- dataset shards ---------------------------------------------------------------------------
+# --- the mirror is a parameter; $YT8M_MIRROR only its default ------------------------------------
+
+def test_mirror_parameter_wins_over_the_environment(server, fixture_sizes, monkeypatch) -> None:
+    from yt8m.features.pca import load_pca
+
+    monkeypatch.setenv("YT8M_MIRROR", "http://no-such-host.invalid")
+    store.ensure_models(["vggish-pca"], mirror=server.url)
+    pca = load_pca("inception-pca", mirror=server.url)
+    assert pca.projection.shape == (1024, 2048)
+    assert {name for name, _ in server.requests} == {
+        "vggish_mean_matrix_data.pb", "vggish_projection_matrix_data.pb",
+        "inception3_mean_matrix_data.pb", "inception3_projection_matrix_data.pb"}
+
+
+def test_the_environment_is_the_default_mirror(server, fixture_sizes, monkeypatch) -> None:
+    monkeypatch.setenv("YT8M_MIRROR", server.url)
+    assert store.download(["vggish-pca"]) == ["vggish-pca"]
+    monkeypatch.setenv("YT8M_MIRROR", "http://no-such-host.invalid")
+    with pytest.raises(WeightsError, match="no-such-host.invalid"):
+        store.ensure_models(["inception-pca"])
+
+
+def test_networks_and_classifiers_pass_the_mirror_on(server, monkeypatch, tmp_path) -> None:
+    from yt8m.errors import InputError
+    from yt8m.features.inception import inception_v3
+    from yt8m.features.vggish import vggish
+    from yt8m.inference.classifiers.loader import load_classifier
+
+    class Asked(Exception):
+        pass
+
+    def fake_load(name, **kwargs):
+        raise Asked(name, kwargs)
+
+    monkeypatch.setattr(store, "load", fake_load)
+    for build, name in ((inception_v3, "inception"), (vggish, "vggish")):
+        with pytest.raises(Asked) as info:
+            build(mirror="http://mirror.example/w")
+        assert info.value.args == (name, {"fetch": True, "mirror": "http://mirror.example/w"})
+
+    served = tmp_path / "srv"
+    served.mkdir()
+    with tarfile.open(served / "saved_model.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo("README")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"hi"))
+    server.root = served
+    with pytest.raises(InputError, match="not a classifier"):
+        load_classifier("baseline", mirror=server.url)
+    assert [name for name, _ in server.requests] == ["saved_model.tar.gz"]
+
 
 def test_dataset_shards_are_not_fetched_from_a_mirror(server, tmp_path) -> None:
     from yt8m.artifacts import Artifact, fetch_artifact
