@@ -69,7 +69,8 @@ class TfPeer:
 
 def ensure_weights(work: Path) -> Path:
     """Point ``$YT8M_HOME`` at a cache with all extraction models; return it."""
-    from yt8m.weights import cache, store
+    from yt8m.artifacts import cache
+    from yt8m.weights import store
 
     if os.environ.get("YT8M_HOME") and all(
             store.model_path(m).exists() for m in ("inception", "inception-pca", "vggish", "vggish-pca")):

@@ -143,7 +143,7 @@ def main() -> None:
 
     if not args.skip_reference:
         np.save(args.work / "examples.npy", examples)
-        from yt8m.weights import cache
+        from yt8m.artifacts import cache
 
         graph = args.work / "official" / "classify_image_graph_def.pb"
         ckpt = args.work / "official" / "vggish_model.ckpt"

@@ -43,10 +43,11 @@ def _write_weights(home: Path, video: Path) -> None:
     os.environ["YT8M_HOME"] = str(home)
     from safetensors.numpy import save_file
 
+    from yt8m.artifacts import cache, manifest
     from yt8m.features.inception import ConvBN, InceptionV3, preprocess
     from yt8m.features.vggish import VGGish
     from yt8m.media.video import sample_frames_1hz
-    from yt8m.weights import cache, store
+    from yt8m.weights import store
 
     if all(store.model_path(m).exists() for m in ("inception", "inception-pca", "vggish", "vggish-pca")):
         return
@@ -88,8 +89,8 @@ def _write_weights(home: Path, video: Path) -> None:
         path = store.model_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(path), metadata={"meta": "{}"})
-        cache.record_model(name, path, sha256=cache.sha256_of(path), sources={},
-                           shapes={k: list(v.shape) for k, v in tensors.items()}, meta={})
+        manifest.record_model(name, path, sha256=cache.sha256_of(path), sources={},
+                              shapes={k: tuple(v.shape) for k, v in tensors.items()}, meta={})
 
 
 def _compare(a: np.ndarray, b: np.ndarray) -> str:

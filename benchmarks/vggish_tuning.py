@@ -61,7 +61,7 @@ def main() -> None:
     np.save(path, examples)
     ckpt = args.work / "official" / "vggish_model.ckpt"
     if not ckpt.exists():  # real weights already in $YT8M_HOME: the downloaded checkpoint
-        from yt8m.weights import cache
+        from yt8m.artifacts import cache
 
         ckpt = cache.downloads_dir() / "vggish_model.ckpt"
     peer = _common.TfPeer(_TF_WORKER.replace("@@TF_VGGISH@@", _common.TF_VGGISH), str(ckpt), str(path))

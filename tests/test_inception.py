@@ -38,7 +38,7 @@ def reference(official_files, frames, tmp_path_factory) -> dict[str, np.ndarray]
 
 @pytest.mark.parametrize("fold", [True, False])
 def test_pool3_matches_tensorflow(official_files, frames, reference, fold) -> None:
-    store.import_files([official_files["inception-graph"]])
+    store.import_files([official_files["inception-graph"]], allow_size_mismatch=True)
     model = inception_v3(fetch=False, fold_batchnorm=fold)
     with torch.inference_mode():
         ours = model(preprocess(frames)).numpy()
@@ -51,7 +51,7 @@ def test_pool3_matches_tensorflow(official_files, frames, reference, fold) -> No
 
 def test_pca_of_pool3_matches(official_files, frames, reference) -> None:
     store.import_files([official_files["inception-graph"], official_files["inception3-pca-mean"],
-                        official_files["inception3-pca-projection"]])
+                        official_files["inception3-pca-projection"]], allow_size_mismatch=True)
     pca = load_pca("inception-pca", fetch=False)
     model = inception_v3(fetch=False)
     with torch.inference_mode():
@@ -80,7 +80,7 @@ def test_preprocess_rejects_bad_frames() -> None:
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_reduced_precision_runs_and_stays_close(official_files, frames, dtype) -> None:
-    store.import_files([official_files["inception-graph"]])
+    store.import_files([official_files["inception-graph"]], allow_size_mismatch=True)
     model = inception_v3(fetch=False)
     with torch.inference_mode():
         x = preprocess(frames[:2])

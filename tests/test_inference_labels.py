@@ -68,12 +68,12 @@ def test_default_label_map_is_the_cached_artifact_or_none(tmp_path) -> None:
     notes: list[str] = []
     assert resolve_label_map(None, num_classes=3, model="m", notes=notes) is None
     assert "yt8m models download label-map" in notes[0]
-    from yt8m.weights import cache
+    from yt8m.artifacts import cache, manifest
 
     target = cache.downloads_dir() / "label_map.txt"
     target.parent.mkdir(parents=True)
     target.write_text("a\nb\nc\n")
-    cache.record_artifact("label-map", target, sha256=cache.sha256_of(target), source="test")
+    manifest.record_artifact("label-map", target, sha256=cache.sha256_of(target), source="test")
     assert resolve_label_map(None, num_classes=3, model="m", notes=notes).names == ("a", "b", "c")
     assert resolve_label_map(None, num_classes=4, model="m", notes=notes) is None
     assert "names 3 classes, the model predicts 4" in notes[-1]

@@ -24,7 +24,11 @@ def models() -> None:
 @click.option("--mirror", metavar="URL", default=None,
               help="Base URL serving the same file names (default: $YT8M_MIRROR, else the official URLs).")
 def models_download(names: tuple[str, ...], mirror: str | None) -> None:
-    """Download and convert NAMES (models or artifacts; default: all that extraction needs)."""
+    """Download and convert NAMES (models or artifacts; default: all that extraction needs).
+
+    Prints `ready: NAME` for each model asked, and for each artifact asked the models
+    converted from it (or the artifact's own name, e.g. `ready: label-map`).
+    """
     from yt8m.weights.store import download
 
     for name in download(list(names), mirror=mirror):
@@ -33,11 +37,21 @@ def models_download(names: tuple[str, ...], mirror: str | None) -> None:
 
 @models.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def models_import(paths: tuple[Path, ...]) -> None:
-    """Import artifact files you already have (e.g. vggish_model.ckpt, inception-2015-12-05.tgz)."""
+@click.option("--allow-size-mismatch", is_flag=True,
+              help="Import a file whose size differs from the published one (with a warning).")
+def models_import(paths: tuple[Path, ...], allow_size_mismatch: bool) -> None:
+    """Import artifact files you already have (e.g. vggish_model.ckpt, inception-2015-12-05.tgz).
+
+    Files are recognised by their published names. As `yt8m models download` does, a
+    file whose size differs from the published size is refused, naming the file, its
+    size and the published size; --allow-size-mismatch imports it anyway, with a
+    warning saying the same. Nothing is imported unless every file is accepted.
+    Prints `ready: NAME` for each model converted from the files (or the artifact's
+    own name for a file that is the source of no model, e.g. label_map.txt).
+    """
     from yt8m.weights.store import import_files
 
-    for name in import_files(list(paths)):
+    for name in import_files(list(paths), allow_size_mismatch=allow_size_mismatch):
         click.echo(f"ready: {name}")
 
 
@@ -45,7 +59,7 @@ def models_import(paths: tuple[Path, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models_list(as_json: bool) -> None:
     """Show each model and artifact: cached or missing, size, path."""
-    from yt8m.weights.cache import cache_dir
+    from yt8m.artifacts.cache import cache_dir
     from yt8m.weights.store import status
 
     rows = status()

@@ -306,11 +306,12 @@ def preprocess(frames: Sequence[np.ndarray | torch.Tensor], device: torch.device
 
 
 def inception_v3(*, weights: object | None = None, device: torch.device | str = "cpu",
-                 fold_batchnorm: bool = True, fetch: bool = True) -> InceptionV3:
+                 fold_batchnorm: bool = True, fetch: bool = True, mirror: str | None = None) -> InceptionV3:
     """Build the 2015 Inception v3 with the official weights, ready for inference.
 
     ``weights`` is a :class:`yt8m.weights.store.Weights` (default: ``load("inception")``,
-    fetched and converted on first use unless ``fetch=False``). The graph's batch-norm
+    fetched, from ``mirror`` when given, and converted on first use unless
+    ``fetch=False``). The graph's batch-norm
     epsilon and mode are applied, each convolution's stride and padding are checked
     against the graph, and batch norm is folded into the convolutions unless
     ``fold_batchnorm=False``. The model is in eval mode, channels-last, on ``device``.
@@ -318,7 +319,7 @@ def inception_v3(*, weights: object | None = None, device: torch.device | str = 
     from yt8m.errors import WeightsError
     from yt8m.weights.store import Weights, load
 
-    w = load("inception", fetch=fetch) if weights is None else weights
+    w = load("inception", fetch=fetch, mirror=mirror) if weights is None else weights
     assert isinstance(w, Weights)
     model = InceptionV3()
     model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in w.tensors.items()}, strict=True)

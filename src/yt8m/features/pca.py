@@ -41,9 +41,12 @@ class PCA:
         return (x - mean) @ proj.T
 
 
-def load_pca(name: str, *, fetch: bool = True) -> PCA:
-    """The official PCA ``"inception-pca"`` (2048 -> 1024) or ``"vggish-pca"`` (128 -> 128)."""
+def load_pca(name: str, *, fetch: bool = True, mirror: str | None = None) -> PCA:
+    """The official PCA ``"inception-pca"`` (2048 -> 1024) or ``"vggish-pca"`` (128 -> 128).
+
+    Fetched (from ``mirror`` when given) and converted on first use unless ``fetch=False``.
+    """
     from yt8m.weights.store import load
 
-    w = load(name, fetch=fetch)
+    w = load(name, fetch=fetch, mirror=mirror)
     return PCA(w.tensors["mean"], w.tensors["projection"])

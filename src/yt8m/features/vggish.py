@@ -143,11 +143,13 @@ class VGGish(nn.Module):
         self._kernels.clear()
 
 
-def vggish(*, weights: object | None = None, device: torch.device | str = "cpu", fetch: bool = True) -> VGGish:
-    """Build VGGish with the official weights (default ``load("vggish")``), in eval mode."""
+def vggish(*, weights: object | None = None, device: torch.device | str = "cpu", fetch: bool = True,
+           mirror: str | None = None) -> VGGish:
+    """Build VGGish with the official weights (default ``load("vggish")``, fetched from
+    ``mirror`` when given), in eval mode."""
     from yt8m.weights.store import Weights, load
 
-    w = load("vggish", fetch=fetch) if weights is None else weights
+    w = load("vggish", fetch=fetch, mirror=mirror) if weights is None else weights
     assert isinstance(w, Weights)
     model = VGGish()
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in w.tensors.items()}, strict=True)

@@ -29,7 +29,7 @@ from yt8m.errors import InputError
 log = logging.getLogger(__name__)
 
 UNKNOWN_NAME = "???"
-#: The registry artifact holding the default label map (see :mod:`yt8m.weights.registry`).
+#: The registry artifact holding the default label map (see :mod:`yt8m.artifacts.registry`).
 LABEL_MAP_ARTIFACT = "label-map"
 
 
@@ -148,16 +148,11 @@ def read_class_ids(path: str | os.PathLike[str]) -> list[int]:
 
 
 def cached_label_map() -> LabelMap | None:
-    """Return the label map artifact if it is in the weights cache, else None (no network)."""
-    from yt8m.weights import cache
-    from yt8m.weights.registry import ARTIFACTS
+    """Return the label map artifact if it is in the cache, else None (no network)."""
+    from yt8m.artifacts import cached_artifact, get_artifact
 
-    artifact = ARTIFACTS[LABEL_MAP_ARTIFACT]
-    entry = cache.read_manifest()["artifacts"].get(artifact.name)
-    path = cache.downloads_dir() / artifact.filename
-    if not entry or not path.is_file():
-        return None
-    return read_label_map(path)
+    path = cached_artifact(get_artifact(LABEL_MAP_ARTIFACT))
+    return None if path is None else read_label_map(path)
 
 
 def resolve_label_map(path: str | os.PathLike[str] | None, *, num_classes: int, model: str,

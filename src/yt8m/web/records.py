@@ -10,7 +10,7 @@ Resolution of a query (:func:`yt8m.web.lookup.parse_query`), first match wins:
    which record); a 4-character YouTube-8M id is first mapped to its YouTube id there
    (see :class:`~yt8m.web.lookup.Yt8mLookup`). The named shard is taken from
    ``--dataset`` when it is there, else downloaded once into the cache (resumable,
-   atomic; see :func:`yt8m.weights.download.fetch_artifact`).
+   atomic; see :func:`yt8m.artifacts.download.fetch_artifact`).
 
 The record is predicted with the dataset rule (see docs/inference.md, 'Dataset windows':
 a window ending at every second, stamped at its last second), top 9 labels per window,
@@ -23,6 +23,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from yt8m.artifacts.registry import Artifact
 from yt8m.errors import FetchError, Yt8mError
 from yt8m.web.errors import NotFound
 from yt8m.web.lookup import (
@@ -39,7 +40,6 @@ from yt8m.web.resources import Resources
 from yt8m.web.security import is_inside
 from yt8m.web.settings import Settings
 from yt8m.web.shards import ShardIndex
-from yt8m.weights.registry import Artifact
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +51,11 @@ class RecordNotFound(NotFound):
     """No record has this id (locally, or online when allowed)."""
 
 
-class _ShardArtifact(Artifact):
-    """A dataset shard as a downloadable artifact: always its own URL (mirrors hold weights only)."""
-
-    def url_under(self, mirror: str | None) -> str | None:
-        return self.url
-
-
 class RecordService:
     """Looks records up, fetches their shard when needed and predicts their windows."""
 
     def __init__(self, settings: Settings, resources: Resources, data_dir: Path) -> None:
-        from yt8m.weights.cache import downloads_dir
+        from yt8m.artifacts.cache import downloads_dir
 
         self.settings = settings
         self.resources = resources
@@ -83,11 +76,12 @@ class RecordService:
         local = self.index.by_name(filename)
         if local is not None and not is_inside(local, self.downloads):
             return local, "local"
-        from yt8m.weights.download import fetch_artifact
+        from yt8m.artifacts.download import fetch_artifact
 
         url = f"{self.settings.shard_url.rstrip('/')}/{filename}"
-        artifact = _ShardArtifact(f"yt8m-shard-{filename.removesuffix('.tfrecord')}", url, filename,
-                                  "A YouTube-8M frame-level shard, fetched by the web viewer")
+        # Mirrors hold the published weights and label files, not the dataset: always its own URL.
+        artifact = Artifact(f"yt8m-shard-{filename.removesuffix('.tfrecord')}", url, filename,
+                            "A YouTube-8M frame-level shard, fetched by the web viewer", mirrored=False)
         try:
             path = fetch_artifact(artifact, progress=False, retries=2)
         except FetchError as exc:

@@ -2,7 +2,7 @@
 
 Everything the server touches on disk is named here: the data directory where
 uploads, job results and the shard index live (``<cache>/web`` by default, see
-:func:`yt8m.weights.cache.cache_dir`), the optional folder of videos users may pick
+:func:`yt8m.artifacts.cache.cache_dir`), the optional folder of videos users may pick
 from (``media_root``) and the optional folder of YouTube-8M shards (``dataset_dir``).
 Nothing else on disk is read or written, and no configuration file is ever rewritten.
 """
@@ -102,7 +102,7 @@ class Settings:
 
     def resolved_data_dir(self) -> Path:
         """The data directory, created if needed, as an absolute real path."""
-        from yt8m.weights.cache import cache_dir
+        from yt8m.artifacts.cache import cache_dir
 
         directory = Path(self.data_dir) if self.data_dir is not None else cache_dir() / "web"
         directory.mkdir(parents=True, exist_ok=True)

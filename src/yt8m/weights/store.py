@@ -1,9 +1,13 @@
 """The one door to weights: :func:`load` returns a model's tensors, fetching and converting once.
 
 ``load("inception")`` looks in the cache; on first use it fetches the model's official
-artifacts (see :mod:`yt8m.weights.registry`), converts them (:mod:`yt8m.weights.convert`),
-stores the result as safetensors plus a manifest entry, and returns it. Later calls read
-the safetensors file only (well under a second).
+artifacts (:mod:`yt8m.artifacts`), converts them with the converter its spec names
+(:mod:`yt8m.weights.specs`), checks the spec's tensor shapes, stores the result as
+safetensors plus a manifest record, and returns it. Later calls read the safetensors
+file only (well under a second).
+
+Every function that may fetch takes ``mirror: str | None = None``: a base URL serving
+the published file names; None means ``$YT8M_MIRROR``, else the official URLs.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,18 +24,21 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from yt8m.artifacts import cache, manifest
+from yt8m.artifacts.download import (
+    MIRROR_ENV,
+    cached_artifact,
+    cached_path,
+    check_import,
+    fetch_artifact,
+    how_to_provide,
+    import_artifact,
+)
+from yt8m.artifacts.registry import ARTIFACTS, Artifact
 from yt8m.errors import FetchError, WeightsError
-from yt8m.weights import cache, convert
-from yt8m.weights.download import MIRROR_ENV, fetch_artifact, how_to_provide
-from yt8m.weights.registry import ARTIFACTS, MODELS, Artifact, ModelSpec
+from yt8m.weights.specs import EXTRACTION_MODELS, MODELS, ModelSpec, check_names, get_spec, models_using
 
 log = logging.getLogger(__name__)
-
-#: Shapes every converted model must have (checked after conversion and by verify).
-EXPECTED_SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
-    "inception-pca": {"mean": (2048,), "projection": (1024, 2048)},
-    "vggish-pca": {"mean": (128,), "projection": (128, 128)},
-}
 
 
 @dataclass
@@ -47,29 +54,28 @@ class Weights:
 
 
 def model_path(name: str) -> Path:
+    """Where converted model ``name`` is kept (whether or not it is there)."""
     return cache.models_dir() / f"{name}.safetensors"
 
 
-def _spec(name: str) -> ModelSpec:
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise WeightsError(f"Unknown model ({name!r}). Supported values are {', '.join(MODELS)}.") from None
+def is_converted(name: str) -> bool:
+    """Whether model ``name`` is converted and recorded (no network, no reading of tensors)."""
+    return manifest.model_record(name) is not None and model_path(name).is_file()
 
 
 def load(name: str, *, fetch: bool = True, mirror: str | None = None, progress: bool | None = None) -> Weights:
     """Return the converted weights of model ``name``, fetching and converting on first use.
 
-    With ``fetch=False`` (or when the network is unreachable) a missing model raises
-    :class:`WeightsError` saying which command provides it and which URL it needs.
+    Missing artifacts are fetched from ``mirror`` (None: ``$YT8M_MIRROR``, else the
+    official URLs). With ``fetch=False`` (or when the network is unreachable) a missing
+    model raises :class:`WeightsError` saying which command provides it and which URL
+    it needs.
     """
-    spec = _spec(name)
+    spec = get_spec(name)
     path = model_path(name)
-    entry = cache.read_manifest()["models"].get(name)
-    if entry is None or not path.is_file():
+    if not is_converted(name):
         with cache.lock_for(path):
-            entry = cache.read_manifest()["models"].get(name)
-            if entry is None or not path.is_file():
+            if not is_converted(name):
                 sources = _ensure_sources(spec, fetch=fetch, mirror=mirror, progress=progress)
                 _convert_and_store(spec, sources)
     return read_model_file(name, path)
@@ -87,19 +93,21 @@ def read_model_file(name: str, path: Path) -> Weights:
     return Weights(name, tensors, meta)
 
 
-def _cached_artifact(name: str) -> Path | None:
-    entry = cache.read_manifest()["artifacts"].get(name)
-    path = cache.downloads_dir() / ARTIFACTS[name].filename
-    return path if entry and path.is_file() else None
+def _cached_sources(spec: ModelSpec) -> dict[str, Path] | None:
+    """The source files of the first alternative of ``spec`` the cache holds completely."""
+    for alternative in spec.alternatives:
+        found = {a: cached_artifact(ARTIFACTS[a]) for a in alternative}
+        if all(found.values()):
+            return found  # type: ignore[return-value]
+    return None
 
 
 def _ensure_sources(spec: ModelSpec, *, fetch: bool, mirror: str | None,
                     progress: bool | None) -> dict[str, Path]:
-    for alternative in spec.alternatives:
-        found = {a: _cached_artifact(a) for a in alternative}
-        if all(found.values()):
-            return found  # type: ignore[return-value]
-    wanted = [a for a in spec.preferred]
+    found = _cached_sources(spec)
+    if found is not None:
+        return found
+    wanted = list(spec.preferred)
     if not fetch:
         first = ARTIFACTS[wanted[0]]
         raise WeightsError(
@@ -110,45 +118,12 @@ def _ensure_sources(spec: ModelSpec, *, fetch: bool, mirror: str | None,
     return {a: fetch_artifact(ARTIFACTS[a], mirror=mirror, progress=progress) for a in wanted}
 
 
-def _convert(spec: ModelSpec, sources: dict[str, Path]) -> convert.Converted:
-    name = spec.name
-    if name == "inception":
-        path = sources.get("inception-2015-12-05") or sources["inception-graph"]
-        return convert.inception_from_graph(convert.read_inception_graph(path), where=str(path))
-    if name in ("inception-pca", "vggish-pca"):
-        prefix = "inception3" if name == "inception-pca" else "vggish"
-        if f"{prefix}-pca-mean" in sources:
-            mean, proj = sources[f"{prefix}-pca-mean"], sources[f"{prefix}-pca-projection"]
-            return convert.pca_from_matrix_data(mean.read_bytes(), proj.read_bytes(), where=str(mean.parent))
-        if "yt8m-pca" in sources:
-            return convert.pca_from_yt8m_tgz(sources["yt8m-pca"])
-        return convert.pca_from_vggish_npz(sources["vggish-pca-params"])
-    if name == "vggish":
-        from yt8m.weights.checkpoint import read_checkpoint
-
-        path = sources["vggish-model"]
-        return convert.vggish_from_checkpoint(read_checkpoint(path), where=str(path))
-    raise WeightsError(f"no converter for model {name!r}")  # pragma: no cover - registry and code agree
+def expected_shapes(name: str) -> Mapping[str, tuple[int, ...]]:
+    """The tensor names and shapes model ``name`` must have (from its spec)."""
+    return get_spec(name).shapes
 
 
-def expected_shapes(name: str) -> dict[str, tuple[int, ...]]:
-    """The tensor names and shapes model ``name`` must have."""
-    if name in EXPECTED_SHAPES:
-        return EXPECTED_SHAPES[name]
-    if name == "inception":
-        from yt8m.features.inception import InceptionV3
-
-        module = InceptionV3()
-    elif name == "vggish":
-        from yt8m.features.vggish import VGGish
-
-        module = VGGish()
-    else:  # pragma: no cover
-        raise WeightsError(f"no expected shapes for model {name!r}")
-    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
-
-
-def check_shapes(name: str, tensors: dict[str, np.ndarray], *, where: str) -> None:
+def check_shapes(name: str, tensors: Mapping[str, np.ndarray], *, where: str) -> None:
     """Raise :class:`WeightsError` unless ``tensors`` has exactly the expected names and shapes."""
     expected = expected_shapes(name)
     missing = sorted(set(expected) - set(tensors))
@@ -168,7 +143,7 @@ def check_shapes(name: str, tensors: dict[str, np.ndarray], *, where: str) -> No
 
 
 def _convert_and_store(spec: ModelSpec, sources: dict[str, Path]) -> None:
-    converted = _convert(spec, sources)
+    converted = spec.converter(sources)
     where = ", ".join(str(p) for p in sources.values())
     check_shapes(spec.name, converted.tensors, where=where)
     path = model_path(spec.name)
@@ -179,11 +154,11 @@ def _convert_and_store(spec: ModelSpec, sources: dict[str, Path]) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    manifest = cache.read_manifest()["artifacts"]
-    cache.record_model(
+    recorded = manifest.read_manifest().artifacts
+    manifest.record_model(
         spec.name, path, sha256=cache.sha256_of(path),
-        sources={a: manifest.get(a, {}).get("sha256", "") for a in sources},
-        shapes={k: list(v.shape) for k, v in converted.tensors.items()}, meta=converted.meta,
+        sources={a: recorded[a].sha256 if a in recorded else "" for a in sources},
+        shapes={k: tuple(v.shape) for k, v in converted.tensors.items()}, meta=converted.meta,
     )
     log.info("converted %s from %s", spec.name, where)
 
@@ -191,25 +166,23 @@ def _convert_and_store(spec: ModelSpec, sources: dict[str, Path]) -> None:
 def model_versions(models: list[str] | tuple[str, ...]) -> dict[str, str]:
     """The content hash (sha256) of each converted model in ``models``, as recorded when it
     was converted (models not converted yet are left out)."""
-    entries = cache.read_manifest()["models"]
-    return {name: entries[name]["sha256"] for name in models if name in entries}
+    records = {name: manifest.model_record(name) for name in models}
+    return {name: record.sha256 for name, record in records.items() if record is not None}
 
 
 def missing_artifacts(models: list[str] | tuple[str, ...]) -> list[Artifact]:
     """The preferred artifacts of those ``models`` that are neither converted nor cached."""
-    manifest = cache.read_manifest()
     out = []
     for name in models:
-        spec = _spec(name)
-        if name in manifest["models"] and model_path(name).is_file():
+        spec = get_spec(name)
+        if is_converted(name) or _cached_sources(spec) is not None:
             continue
-        if any(all(_cached_artifact(a) for a in alt) for alt in spec.alternatives):
-            continue
-        out += [ARTIFACTS[a] for a in spec.preferred if _cached_artifact(a) is None]
+        out += [ARTIFACTS[a] for a in spec.preferred if cached_artifact(ARTIFACTS[a]) is None]
     return out
 
 
-def ensure_models(models: list[str] | tuple[str, ...], *, fetch: bool = True, mirror: str | None = None) -> None:
+def ensure_models(models: list[str] | tuple[str, ...], *, fetch: bool = True, mirror: str | None = None,
+                  progress: bool | None = None) -> None:
     """Make sure ``models`` are converted, fetching what is missing (from ``mirror`` when given).
 
     When fetching fails, the error lists every file still missing for all of ``models``
@@ -217,7 +190,7 @@ def ensure_models(models: list[str] | tuple[str, ...], *, fetch: bool = True, mi
     """
     try:
         for name in models:
-            load(name, fetch=fetch, mirror=mirror)
+            load(name, fetch=fetch, mirror=mirror, progress=progress)
     except FetchError as exc:
         missing = missing_artifacts(models)
         if not missing:
@@ -231,94 +204,94 @@ def ensure_models(models: list[str] | tuple[str, ...], *, fetch: bool = True, mi
         ) from None
 
 
-def download(names: list[str], *, mirror: str | None = None, progress: bool | None = None) -> list[str]:
-    """Fetch and convert the named models or artifacts (default: the extraction models).
+def download(names: list[str] | tuple[str, ...], *, mirror: str | None = None,
+             progress: bool | None = None) -> list[str]:
+    """Fetch the named models or artifacts (default: the extraction models) and convert what they complete.
 
-    Returns the models now ready.
+    Returns what is now ready of what was asked, sorted: a model name for each model
+    asked; for an artifact, the models converted from it (the artifact's own name when
+    it is the source of no model ready now, e.g. ``label-map``).
     """
-    from yt8m.weights.registry import resolve_names
-
-    if names:
-        models = [n for n in names if n not in ARTIFACTS]
-        names = [n for n in names if n in ARTIFACTS] + (resolve_names(models) if models else [])
-    else:
-        names = resolve_names([])
-    ready = []
+    names = list(names) or list(EXTRACTION_MODELS)
+    check_names(names)
+    ready: list[str] = []
     for name in names:
-        if name in ARTIFACTS:
-            fetch_artifact(ARTIFACTS[name], mirror=mirror, progress=progress)
-            ready += convert_available()
-        else:
+        if name in MODELS:
             load(name, mirror=mirror, progress=progress)
             ready.append(name)
+        else:
+            fetch_artifact(ARTIFACTS[name], mirror=mirror, progress=progress)
+            ready += _convert_from([name]) or [name]
     return sorted(set(ready))
 
 
-def import_files(paths: list[Path]) -> list[str]:
+def import_files(paths: list[Path] | tuple[Path, ...], *, allow_size_mismatch: bool = False) -> list[str]:
     """Copy artifacts a user already has into the cache, then convert what they complete.
 
     Files are recognised by their published file names (e.g. ``vggish_model.ckpt``,
-    ``inception-2015-12-05.tgz`` or ``classify_image_graph_def.pb``). Returns the models
-    converted.
+    ``inception-2015-12-05.tgz`` or ``classify_image_graph_def.pb``). Every file is
+    checked before any is copied: an unknown name, a missing file or (unless
+    ``allow_size_mismatch``) a size other than the published one raises
+    :class:`WeightsError`; an allowed mismatch is logged as a warning naming the file,
+    its size and the published size (see :func:`yt8m.artifacts.download.check_import`).
+
+    Returns what the files made ready, sorted: the models converted from them, and the
+    name of each imported artifact that is the source of no model ready now.
     """
-    by_filename = {a.filename: a for a in ARTIFACTS.values()}
     for path in paths:
-        artifact = by_filename.get(path.name)
-        if artifact is None:
-            raise WeightsError(f"{path}: not a known artifact file name; expected one of "
-                               f"{', '.join(sorted(by_filename))}")
-        if not path.is_file():
-            raise WeightsError(f"{path}: no such file")
-        target = cache.downloads_dir() / artifact.filename
-        with cache.lock_for(target):
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-            try:
-                shutil.copyfile(path, tmp)
-                digest = cache.sha256_of(tmp)
-                os.replace(tmp, target)
-            finally:
-                tmp.unlink(missing_ok=True)
-            cache.record_artifact(artifact.name, target, sha256=digest, source=f"import:{path.resolve()}")
-        for model in MODELS.values():  # a new source invalidates what was converted from another
-            if any(artifact.name in alt for alt in model.alternatives):
-                cache.forget("models", model.name)
-                model_path(model.name).unlink(missing_ok=True)
-    return convert_available()
+        check_import(path, allow_size_mismatch=allow_size_mismatch)
+    imported = []
+    for path in paths:
+        artifact = import_artifact(path, allow_size_mismatch=allow_size_mismatch)
+        imported.append(artifact.name)
+        for model in models_using(artifact.name):  # a new source invalidates what was converted from another
+            manifest.forget_model(model.name)
+            model_path(model.name).unlink(missing_ok=True)
+    ready: list[str] = []
+    for name in imported:
+        ready += _convert_from([name]) or [name]
+    return sorted(set(ready))
+
+
+def _convert_from(artifacts: list[str]) -> list[str]:
+    """Convert the models fed by ``artifacts`` whose sources are all cached; return those ready."""
+    done = []
+    for spec in MODELS.values():
+        if not any(spec.uses(a) for a in artifacts):
+            continue
+        if is_converted(spec.name):
+            done.append(spec.name)
+            continue
+        found = _cached_sources(spec)
+        if found is not None:
+            with cache.lock_for(model_path(spec.name)):
+                if not is_converted(spec.name):
+                    _convert_and_store(spec, found)
+            done.append(spec.name)
+    return done
 
 
 def convert_available() -> list[str]:
-    """Convert every model whose sources are all cached and that is not converted yet."""
-    done = []
-    manifest = cache.read_manifest()
-    for spec in MODELS.values():
-        if spec.name in manifest["models"] and model_path(spec.name).is_file():
-            done.append(spec.name)
-            continue
-        for alternative in spec.alternatives:
-            found = {a: _cached_artifact(a) for a in alternative}
-            if all(found.values()):
-                with cache.lock_for(model_path(spec.name)):
-                    _convert_and_store(spec, found)  # type: ignore[arg-type]
-                done.append(spec.name)
-                break
-    return done
+    """Convert every model whose sources are all cached and that is not converted yet.
+
+    Returns every model now ready.
+    """
+    return _convert_from(list(ARTIFACTS))
 
 
 def status() -> list[dict[str, Any]]:
     """One row per model and artifact: name, kind, status, size in bytes, path."""
-    manifest = cache.read_manifest()
+    recorded = manifest.read_manifest()
     rows = []
     for spec in MODELS.values():
-        entry = manifest["models"].get(spec.name)
         path = model_path(spec.name)
-        ok = entry is not None and path.is_file()
+        ok = spec.name in recorded.models and path.is_file()
         rows.append({"name": spec.name, "kind": "model", "status": "ready" if ok else "missing",
                      "size": path.stat().st_size if ok else None, "path": str(path) if ok else None,
                      "description": spec.description})
     for artifact in ARTIFACTS.values():
-        entry = manifest["artifacts"].get(artifact.name)
-        path = cache.downloads_dir() / artifact.filename
-        ok = entry is not None and path.is_file()
+        path = cached_path(artifact)
+        ok = artifact.name in recorded.artifacts and path.is_file()
         rows.append({"name": artifact.name, "kind": "artifact", "status": "cached" if ok else "missing",
                      "size": path.stat().st_size if ok else artifact.size, "path": str(path) if ok else None,
                      "description": artifact.description})
@@ -330,20 +303,20 @@ def verify() -> list[str]:
 
     Returns the problems found (empty when everything is intact).
     """
-    manifest = cache.read_manifest()
+    recorded = manifest.read_manifest()
     problems = []
-    for name, entry in sorted(manifest["artifacts"].items()):
-        path = cache.downloads_dir() / entry["file"]
+    for name, record in sorted(recorded.artifacts.items()):
+        path = cache.downloads_dir() / record.file
         if not path.is_file():
             problems.append(f"artifact {name}: {path} is missing")
-        elif path.stat().st_size != entry["size"] or cache.sha256_of(path) != entry["sha256"]:
+        elif path.stat().st_size != record.size or cache.sha256_of(path) != record.sha256:
             problems.append(f"artifact {name}: {path} does not match its recorded size and sha256")
-    for name, entry in sorted(manifest["models"].items()):
-        path = cache.models_dir() / entry["file"]
+    for name, model in sorted(recorded.models.items()):
+        path = cache.models_dir() / model.file
         if not path.is_file():
             problems.append(f"model {name}: {path} is missing")
             continue
-        if cache.sha256_of(path) != entry["sha256"]:
+        if cache.sha256_of(path) != model.sha256:
             problems.append(f"model {name}: {path} does not match its recorded sha256")
             continue
         try:

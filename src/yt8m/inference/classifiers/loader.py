@@ -141,9 +141,9 @@ def _is_archive(path: Path) -> bool:
 
 def unpack_archive(path: Path) -> Path:
     """Unpack a model archive into the cache once (keyed by content); return the folder."""
-    from yt8m.weights import cache
+    from yt8m.artifacts import cache
 
-    target = cache.cache_dir() / "classifiers" / cache.sha256_of(path)[:20]
+    target = cache.classifiers_dir() / cache.sha256_of(path)[:20]
     with cache.lock_for(target):
         if (target / ".complete").is_file():
             return target
@@ -166,17 +166,16 @@ def unpack_archive(path: Path) -> Path:
 
 def resolve_model(spec: str | os.PathLike[str], *, mirror: str | None = None) -> tuple[ModelKind, Path]:
     """Turn a ``--model`` value into (kind, model directory), unpacking or fetching (from
-    ``mirror`` when given) as needed."""
+    ``mirror`` when given; None: ``$YT8M_MIRROR``, else the official URL) as needed."""
     path = Path(spec)
     if not path.exists():
         name = MODEL_ALIASES.get(str(spec))
         if name is None:
             raise InputError(f"{path}: no such model file or directory (or registry name: "
                              f"{', '.join(sorted(MODEL_ALIASES))})")
-        from yt8m.weights.download import fetch_artifact
-        from yt8m.weights.registry import ARTIFACTS
+        from yt8m.artifacts import fetch_artifact, get_artifact
 
-        path = fetch_artifact(ARTIFACTS[name], mirror=mirror)
+        path = fetch_artifact(get_artifact(name), mirror=mirror)
     if path.is_file():
         if not _is_archive(path):
             raise InputError(f"{path}: not a classifier. --model takes a directory (a yt8m native model or a "
@@ -185,11 +184,13 @@ def resolve_model(spec: str | os.PathLike[str], *, mirror: str | None = None) ->
     return recognise_model_dir(path)
 
 
-def load_classifier(spec: str | os.PathLike[str], *, device: str = "cpu", mirror: str | None = None) -> Classifier:
+def load_classifier(spec: str | os.PathLike[str], *, device: str = "cpu",
+                    mirror: str | None = None) -> Classifier:
     """Load the classifier ``spec`` names (a directory, an archive or a registry name).
 
-    Native models run in this process on ``device``; SavedModels run in a TensorFlow
-    worker process (see :mod:`yt8m.inference.classifiers.savedmodel`).
+    A registry name is fetched on first use, from ``mirror`` when given (None:
+    ``$YT8M_MIRROR``, else the official URL). Native models run in this process on
+    ``device``; SavedModels run in a TensorFlow worker process (see :mod:`yt8m.inference.classifiers.savedmodel`).
     """
     kind, directory = resolve_model(spec, mirror=mirror)
     if kind == "native":

@@ -1,4 +1,5 @@
-"""Fetching artifacts over HTTP: resumable, retried, size-checked, atomic.
+"""Getting artifacts into the cache: fetched over HTTP (resumable, retried, verified,
+atomic) or imported from a file the user already has.
 
 Written on ``requests`` rather than with pooch because the files are large (the VGGish
 checkpoint is about 289 MB) and links to data.yt8m.org are often slow: an interrupted
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -18,9 +20,9 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
+from yt8m.artifacts import cache, manifest
+from yt8m.artifacts.registry import ARTIFACTS, Artifact, artifact_for_filename
 from yt8m.errors import FetchError, WeightsError
-from yt8m.weights import cache
-from yt8m.weights.registry import Artifact
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +35,34 @@ RETRY_BACKOFF_S = 1.0
 
 
 def mirror_from_env(mirror: str | None) -> str | None:
-    """Return ``mirror``, else ``$YT8M_MIRROR``, else None (the official URLs)."""
+    """Return ``mirror``, else ``$YT8M_MIRROR``, else None (the official URLs).
+
+    Every function that may fetch takes ``mirror: str | None = None`` and resolves it
+    here, so the environment variable is only the default of that parameter.
+    """
     return mirror or os.environ.get(MIRROR_ENV) or None
+
+
+def cached_path(artifact: Artifact) -> Path:
+    """Where ``artifact`` is kept in the cache (whether or not it is there)."""
+    return cache.downloads_dir() / artifact.filename
+
+
+def cached_artifact(artifact: Artifact) -> Path | None:
+    """Return the path of ``artifact`` if the cache holds it (recorded, file present), else None.
+
+    Never touches the network.
+    """
+    path = cached_path(artifact)
+    record = manifest.artifact_record(artifact.name)
+    return path if record is not None and path.is_file() else None
 
 
 def how_to_provide(artifact: Artifact, url: str | None) -> str:
     """The sentence telling a user how to get ``artifact`` into the cache by hand."""
     where = f"from {url} " if url else ""
+    if not artifact.mirrored:  # not a registry file: neither `models import` nor a mirror knows it
+        return f"Download {artifact.filename} {where}on a machine with network."
     return (f"Download {artifact.filename} {where}on a machine with network and run "
             f"`yt8m models import {artifact.filename}`, or serve it under a mirror and run "
             f"`yt8m models download {artifact.name} --mirror URL` (or set {MIRROR_ENV}).")
@@ -58,11 +81,11 @@ def fetch_artifact(
     file lock and end with one good copy. On failure nothing is left in the cache.
     ``progress=None`` shows a bar only when stderr is a terminal.
     """
-    target = cache.downloads_dir() / artifact.filename
+    target = cached_path(artifact)
     url = artifact.url_under(mirror_from_env(mirror))
     with cache.lock_for(target):
-        entry = cache.read_manifest()["artifacts"].get(artifact.name)
-        if entry and target.is_file() and target.stat().st_size == entry["size"]:
+        record = manifest.artifact_record(artifact.name)
+        if record is not None and target.is_file() and target.stat().st_size == record.size:
             return target
         if url is None:
             raise WeightsError(f"artifact {artifact.name!r} is not in the cache and has no URL of its own. "
@@ -72,8 +95,9 @@ def fetch_artifact(
             digest = _download(artifact, url, part, progress=progress, retries=retries, timeout_s=timeout_s,
                                backoff_s=RETRY_BACKOFF_S if backoff_s is None else backoff_s)
             _check_size(artifact, part, url)
+            _check_sha256(artifact, digest, url)
             os.replace(part, target)
-            cache.record_artifact(artifact.name, target, sha256=digest, source=url)
+            manifest.record_artifact(artifact.name, target, sha256=digest, source=url)
         except BaseException:
             part.unlink(missing_ok=True)
             raise
@@ -88,6 +112,65 @@ def _check_size(artifact: Artifact, part: Path, url: str) -> None:
             f"artifact {artifact.name!r} from {url} has {size} bytes, expected {artifact.size}; "
             f"deleted the download for safety"
         )
+
+
+def _check_sha256(artifact: Artifact, digest: str, url: str) -> None:
+    if artifact.sha256 is not None and digest != artifact.sha256:
+        raise WeightsError(
+            f"artifact {artifact.name!r} from {url} has sha256 {digest}, expected {artifact.sha256}; "
+            f"deleted the download for safety"
+        )
+
+
+def check_import(path: Path, *, allow_size_mismatch: bool = False) -> tuple[Artifact, str | None]:
+    """Say which artifact the file at ``path`` is, or refuse it (:class:`WeightsError`).
+
+    The file is recognised by its published name (e.g. ``vggish_model.ckpt``). As
+    :func:`fetch_artifact` does for downloads, a size that differs from the published
+    one is refused, with a message naming the file, its size and the published size,
+    unless ``allow_size_mismatch``: then that message is returned as the second value
+    (None when the size is right or unknown). A published sha256, where known, is
+    checked by :func:`import_artifact` while copying (no override).
+    """
+    artifact = artifact_for_filename(path.name)
+    if artifact is None:
+        raise WeightsError(f"{path}: not a known artifact file name; expected one of "
+                           f"{', '.join(sorted(a.filename for a in ARTIFACTS.values()))}")
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such file")
+    size = path.stat().st_size
+    if artifact.size is None or size == artifact.size:
+        return artifact, None
+    said = f"{path}: {size} bytes, but the published {artifact.filename} ({artifact.name}) has {artifact.size} bytes"
+    if not allow_size_mismatch:
+        raise WeightsError(f"{said}; refused, as a download of that size would be (a truncated or different "
+                           f"file). Import it anyway with `yt8m models import --allow-size-mismatch`")
+    return artifact, said
+
+
+def import_artifact(path: Path, *, allow_size_mismatch: bool = False) -> Artifact:
+    """Copy a file the user already has into the cache (atomically) and record it.
+
+    See :func:`check_import` for what is refused; an allowed size mismatch is logged as a
+    warning naming the file, its size and the published size.
+    """
+    artifact, mismatch = check_import(path, allow_size_mismatch=allow_size_mismatch)
+    if mismatch:
+        log.warning("%s; importing it anyway", mismatch)
+    target = cached_path(artifact)
+    with cache.lock_for(target):
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+        try:
+            shutil.copyfile(path, tmp)
+            digest = cache.sha256_of(tmp)
+            if artifact.sha256 is not None and digest != artifact.sha256:
+                raise WeightsError(f"{path}: sha256 {digest}, but the published {artifact.filename} has "
+                                   f"{artifact.sha256}; refused")
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        manifest.record_artifact(artifact.name, target, sha256=digest, source=f"import:{path.resolve()}")
+    return artifact
 
 
 def _download(artifact: Artifact, url: str, part: Path, *, progress: bool | None, retries: int,

@@ -1,14 +1,17 @@
-"""The official artifacts yt8m can fetch (see docs/artifacts.md, 'Download table'), described as data.
+"""The files yt8m can fetch (see docs/artifacts.md, "Download table"), described as data.
 
-An *artifact* is a file as published (URL, name, size where known). A *model* is what
-yt8m uses at run time (weights converted to safetensors); each model names the
-artifacts it is converted from. ``yt8m models download NAME`` accepts either kind of
-name.
+An :class:`Artifact` is a file as published: its URL, file name, size and sha256 where
+the publisher's are known, and whether a mirror (``--mirror URL``, ``$YT8M_MIRROR``)
+may serve it. The models built from these files are described in
+:mod:`yt8m.weights.specs`; files made up at run time (e.g. the dataset shards the web
+viewer fetches) are ``Artifact`` values too, with ``mirrored=False``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from yt8m.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -20,25 +23,18 @@ class Artifact:
     filename: str
     description: str
     size: int | None = None  #: bytes, where the publisher's size is known
+    sha256: str | None = None  #: hex digest, where the publisher's is known
+    #: Whether a mirror serves this file (as ``<mirror>/<filename>``). Mirrors hold the
+    #: published weights and label files; dataset shards are always fetched from their URL.
+    mirrored: bool = True
 
     def url_under(self, mirror: str | None) -> str | None:
         """Return the URL to fetch from: the official one, or ``mirror/<filename>``."""
         if self.url is None:
             return None
-        return self.url if not mirror else f"{mirror.rstrip('/')}/{self.filename}"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A converted model: its source artifacts (any one of ``alternatives`` suffices)."""
-
-    name: str
-    description: str
-    alternatives: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
-
-    @property
-    def preferred(self) -> tuple[str, ...]:
-        return self.alternatives[0]
+        if not mirror or not self.mirrored:
+            return self.url
+        return f"{mirror.rstrip('/')}/{self.filename}"
 
 
 _PCA = "http://data.yt8m.org/pca_matrix_data"
@@ -79,37 +75,16 @@ ARTIFACTS: dict[str, Artifact] = {a.name: a for a in [
              "and num_frames [batch, 1] -> predictions [batch, 3862] (`--model baseline`)"),
 ]}
 
-MODELS: dict[str, ModelSpec] = {m.name: m for m in [
-    ModelSpec("inception", "Inception v3 (2015) in PyTorch, pool_3 2048-d and 1008 logits",
-              (("inception-2015-12-05",), ("inception-graph",))),
-    ModelSpec("inception-pca", "Visual PCA 2048 -> 1024",
-              (("inception3-pca-mean", "inception3-pca-projection"), ("yt8m-pca",))),
-    ModelSpec("vggish", "VGGish in PyTorch, 128-d embedding before the last activation",
-              (("vggish-model",),)),
-    ModelSpec("vggish-pca", "Audio PCA 128 -> 128",
-              (("vggish-pca-mean", "vggish-pca-projection"), ("vggish-pca-params",))),
-]}
 
-#: The models ``yt8m extract`` needs.
-EXTRACTION_MODELS = ("inception", "inception-pca", "vggish", "vggish-pca")
+def get_artifact(name: str) -> Artifact:
+    """Return the registered artifact ``name`` (:class:`InputError` if there is none)."""
+    try:
+        return ARTIFACTS[name]
+    except KeyError:
+        raise InputError(f"Unknown artifact ({name!r}). Supported values are "
+                         f"{', '.join(sorted(ARTIFACTS))}.") from None
 
 
-def resolve_names(names: list[str] | tuple[str, ...]) -> list[str]:
-    """Expand model and artifact names into model names (all extraction models if empty)."""
-    from yt8m.errors import InputError
-
-    if not names:
-        return list(EXTRACTION_MODELS)
-    out: list[str] = []
-    for name in names:
-        if name in MODELS:
-            chosen = [name]
-        else:
-            chosen = [m.name for m in MODELS.values() if any(name in alt for alt in m.alternatives)]
-            if not chosen:
-                raise InputError(
-                    f"Unknown model or artifact ({name!r}). Supported values are "
-                    f"{', '.join(sorted(MODELS) + sorted(ARTIFACTS))}."
-                )
-        out += [c for c in chosen if c not in out]
-    return out
+def artifact_for_filename(filename: str) -> Artifact | None:
+    """Return the registered artifact published under ``filename``, if any."""
+    return next((a for a in ARTIFACTS.values() if a.filename == filename), None)
