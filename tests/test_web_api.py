@@ -665,6 +665,89 @@ def test_serve_command_runs_uvicorn_on_loopback(model_files, tmp_path) -> None:
 
 
 
+# --- without a classifier ---------------------------------------------------------------------------------------
+
+
+def _unreachable_mirror() -> str:
+    return f"http://127.0.0.1:{_free_port()}"  # nothing listens there: like a machine without network
+
+
+def test_a_registry_model_that_cannot_be_fetched_leaves_the_server_without_a_classifier(model_files,
+                                                                                         tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", mirror=_unreachable_mirror(), fetch_weights=False)
+    resources = Resources.load(settings)  # the default model, 'baseline'
+    assert resources.classifier is None and resources.labels is None
+    reason = resources.classifier_error
+    assert reason is not None and "'baseline' could not be loaded" in reason
+    assert "--model DIR" in reason and "yt8m models download baseline-savedmodel" in reason
+    with pytest.raises(InputError, match="no such model"):  # a path the user named must load
+        Resources.load(Settings(model=str(tmp_path / "nowhere"), data_dir=tmp_path / "data"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="not a classifier"):
+        Resources.load(Settings(model=str(tmp_path / "empty"), data_dir=tmp_path / "data"))
+
+
+def test_without_a_classifier_uploads_are_extracted_and_records_shown(model_files, extractor, media, dataset,
+                                                                        tmp_path) -> None:
+    settings = Settings(labels=model_files[1], mirror=_unreachable_mirror(), fetch_weights=False)
+    resources = Resources.load(settings)
+    resources.extractor, resources.extraction_error = extractor, None
+    reason = resources.classifier_error
+    dataset["resources"] = resources
+    with records_client(dataset, online=False) as client:
+        health = client.get("/healthz").json()
+        assert health["status"] == "ok" and health["model"] == {"spec": "baseline", "available": False,
+                                                                "reason": reason}
+        assert health["extraction"]["available"] is True and health["labels"]["num_classes"] == len(LABELS)
+        job = wait_for(client, upload(client, media["h264_aac"], "clip.mp4").json()["id"])
+        assert job["status"] == "done" and job["num_seconds"] == 3, job
+        assert any("no predictions" in note and "--model DIR" in note for note in job["notes"])
+        assert (dataset["data"] / "jobs" / job["id"] / "features.npz").is_file()
+        refused = client.get(job["predictions_url"])
+        assert refused.status_code == 503 and refused.json() == {"detail": reason}
+        record = client.get("/api/records", params={"q": "Ab12", "segment_size": 5})
+        assert record.status_code == 200, record.text
+        body = record.json()
+        assert body["video_id"] == "Ab12" and body["windows"] == [] and body["predicted"] is False
+        assert body["ground_truth"] == [{"index": 1, "name": LABELS[1]}, {"index": 2, "name": LABELS[2]}]
+        assert any(reason in note for note in body["notes"])
+        assert client.get("/api/labels/2").json()["name"] == "Sport: Football"  # from the label file
+    resources.labels = None
+    with records_client(dataset, online=False) as client:
+        assert client.get("/api/labels").status_code == 503
+
+
+def test_serve_starts_without_network_or_model(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "yt8m", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"),
+         "--offline", "--mirror", _unreachable_mirror()],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()
+            try:
+                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "yt8m serve did not answer in 60 s"
+                time.sleep(0.2)
+        assert health["model"]["available"] is False and "--model DIR" in health["model"]["reason"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "warning: no classifier: the model 'baseline' could not be loaded" in stderr
+    assert "serving without predictions" in stderr and "Traceback" not in stderr
+
+
 def test_serve_command_is_registered(run_cli) -> None:
     result = run_cli("serve", "--help")
     assert result.exit_code == 0
@@ -677,6 +760,10 @@ def test_serve_reports_bad_options_in_one_line(run_cli, tmp_path, model_files) -
     assert missing.exit_code == 2 and "no such directory" in missing.stderr and "Traceback" not in missing.stderr
     bad_model = run_cli("serve", "--model", tmp_path / "no_model")
     assert bad_model.exit_code == 2 and "no such model" in bad_model.stderr and "Traceback" not in bad_model.stderr
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "classifier.json").write_text("{}")
+    broken = run_cli("serve", "--model", tmp_path / "broken")
+    assert broken.exit_code == 2 and "not a yt8m classifier" in broken.stderr and "Traceback" not in broken.stderr
 
 
 def test_settings_default_to_loopback() -> None:

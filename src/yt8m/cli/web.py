@@ -14,7 +14,8 @@ from yt8m.extraction.options import extract_options, options_from_cli
 
 _MODEL_HELP = ("The classifier: a yt8m native model directory, a TensorFlow SavedModel directory, a .tar.gz "
                "of either, or 'baseline' (the official baseline SavedModel, fetched on first use; needs "
-               "TensorFlow).")
+               "TensorFlow). When 'baseline' cannot be fetched or loaded, the viewer still starts: it "
+               "extracts uploads and shows dataset records, without predictions.")
 
 
 @cli.command()
@@ -75,6 +76,10 @@ def serve(host: str, port: int, model: str, labels_path: Path | None, dataset_di
                    f"and use this server", err=True)
     click.echo(f"yt8m: loading the model {model} ...", err=True)
     resources = Resources.load(settings)
+    if resources.classifier_error:
+        click.echo(f"yt8m: warning: {resources.classifier_error}", err=True)
+        click.echo("yt8m: warning: serving without predictions: uploads are still extracted and dataset records "
+                   "still shown", err=True)
     for note in resources.notes:
         click.echo(f"yt8m: note: {note}", err=True)
     if resources.extraction_error:

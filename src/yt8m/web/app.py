@@ -54,8 +54,11 @@ def build_state(settings: Settings, resources: Resources) -> AppState:
     store = JobStore(data_dir, media_root=media_root)
     predictions = PredictionService(store, resources)
 
-    def finish(job_id: str) -> None:
+    def finish(job_id: str) -> list[str]:
+        if resources.classifier is None:  # the features are kept; predictions wait for a classifier
+            return [f"features saved, no predictions: {resources.classifier_error}"]
         predictions.for_job(job_id, segment_size=settings.default_segment_size)
+        return []
 
     runner = JobRunner(store, lambda: resources.extractor, lambda: resources.extraction_error, finish)
     records = RecordService(settings, resources, data_dir)
@@ -72,7 +75,8 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         state = build_state(settings, loaded)
         app.state.yt8m = state
         state.runner.start()
-        log.info("viewer ready: model %s, data in %s", settings.model, state.data_dir)
+        log.info("viewer ready: model %s%s, data in %s", settings.model,
+                 "" if loaded.classifier is not None else " (not loaded)", state.data_dir)
         try:
             yield
         finally:
