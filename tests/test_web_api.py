@@ -370,6 +370,53 @@ def test_still_images_are_refused(server, tmp_path) -> None:
     assert response.status_code == 415 and "still image" in response.json()["detail"]
 
 
+def _huge_frame_video(path: Path, side: int = 4200) -> Path:
+    """One flat side x side frame: a file of some 50 KB whose frames hold 17.6 million pixels."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=1)
+        stream.width, stream.height, stream.pix_fmt = side, side, "yuv420p"
+        stream.options = {"preset": "ultrafast", "threads": "1"}
+        frame = av.VideoFrame.from_ndarray(np.full((side, side, 3), 90, np.uint8), format="rgb24")
+        frame.pts, frame.time_base = 0, Fraction(1, 1)
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_huge_frames_are_refused_at_ingest(model_files, extractor, media, tmp_path) -> None:
+    huge = _huge_frame_video(tmp_path / "huge.mp4")
+    assert huge.stat().st_size < 200_000
+    data = tmp_path / "data"
+    with serving(make_resources(model_files, extractor), data) as client:  # the default limit: 4096x2304
+        assert client.get("/healthz").json()["max_video_pixels"] == 4096 * 2304
+        refused = upload(client, huge)
+        assert refused.status_code == 413, refused.text
+        detail = refused.json()["detail"]
+        assert "4200x4200" in detail and "17,640,000 pixels" in detail and "9,437,184" in detail
+        assert "--max-video-pixels" in detail
+    assert list((data / "tmp").iterdir()) == [] and list((data / "videos").iterdir()) == []
+    assert list((data / "jobs").iterdir()) == []
+    media_root = tmp_path / "media"
+    media_root.mkdir()
+    shutil.copy(media["h264_aac"], media_root / "clip.mp4")
+    info = ingest.sniff(media["h264_aac"], name="clip.mp4")
+    width, height = info.width, info.height
+    with serving(make_resources(model_files, extractor), data, media_root=media_root,
+                 max_pixels=width * height - 1) as client:
+        refused = upload(client, media["h264_aac"])
+        assert refused.status_code == 413 and f"{width}x{height}" in refused.json()["detail"]
+        picked = client.post("/api/jobs", json={"media": "clip.mp4"})
+        assert picked.status_code == 413 and f"at most {width * height - 1:,} pixels" in picked.json()["detail"]
+    with serving(make_resources(model_files, extractor), data, max_pixels=width * height) as client:
+        assert upload(client, media["h264_aac"]).status_code == 202  # at the limit: accepted
+    with pytest.raises(InputError, match="max-video-pixels"):
+        Settings(max_pixels=0)
+
+
 # --- videos and Range requests ---------------------------------------------------------------------
 
 
@@ -751,7 +798,8 @@ def test_serve_starts_without_network_or_model(tmp_path) -> None:
 def test_serve_command_is_registered(run_cli) -> None:
     result = run_cli("serve", "--help")
     assert result.exit_code == 0
-    for option in ("--host", "--port", "--model", "--dataset", "--labels", "--media-root", "--max-upload-mb"):
+    for option in ("--host", "--port", "--model", "--dataset", "--labels", "--media-root", "--max-upload-mb",
+                   "--max-video-pixels"):
         assert option in result.stdout
 
 
