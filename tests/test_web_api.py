@@ -443,6 +443,79 @@ def test_range_requests(server, media) -> None:
     assert client.get(job["video_url"], headers={"Range": "bytes=abc"}).status_code == 400
 
 
+# --- clients that go away --------------------------------------------------------------------------------
+
+
+@contextmanager
+def uvicorn_serving(resources: Resources, data_dir: Path) -> Iterator[int]:
+    """The app under a real uvicorn server on 127.0.0.1 (a free port), logging through the root logger."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    app = create_app(Settings(data_dir=data_dir, online=False), resources=resources)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="info"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def _abort_mid_body(port: int, head: bytes, body: bytes) -> None:
+    """Send a request whose Content-Length promises more than ``body``, then hang up."""
+    import socket
+    import struct
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(head + body)
+        time.sleep(0.3)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, as a crash would
+
+
+@pytest.mark.parametrize("form", [False, True], ids=["raw", "multipart"])
+def test_an_upload_aborted_mid_body_is_one_log_line_and_leaves_no_file(model_files, caplog, tmp_path,
+                                                                         form) -> None:
+    import logging
+
+    data = tmp_path / "data"
+    chunk = os.urandom(256 * 1024)
+    if form:
+        boundary = "yt8mboundary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n"
+                f"Content-Type: video/mp4\r\n\r\n").encode() + chunk
+        content_type = f"multipart/form-data; boundary={boundary}"
+    else:
+        body, content_type = chunk, "application/octet-stream"
+    head = (f"POST /api/uploads?filename=a.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {10 * len(body)}\r\n\r\n").encode()
+    caplog.set_level(logging.INFO)
+    with uvicorn_serving(make_resources(model_files, GatedExtractor(1)), data) as port:
+        _abort_mid_body(port, head, body)
+        deadline = time.monotonic() + 10
+        while not any("closed the connection" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+            time.sleep(0.05)
+        time.sleep(0.3)
+        import requests
+
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    problems = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR or "Traceback" in r.getMessage()]
+    assert problems == [], [r.getMessage() for r in problems]
+    aborted = [r.getMessage() for r in caplog.records if "closed the connection" in r.getMessage()]
+    assert len(aborted) == 1 and "\n" not in aborted[0], aborted
+    assert list((data / "tmp").iterdir()) == [] and list((data / "videos").iterdir()) == []
+
+
 # --- paths, ids and origins ------------------------------------------------------------------------------
 
 

@@ -14,9 +14,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from yt8m._version import __version__
 from yt8m.errors import Yt8mError
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         state = build_state(settings, loaded)
         app.state.yt8m = state
         state.runner.start()
-        log.info("viewer ready: model %s%s, data in %s", settings.model,
+        log.info("viewer ready: model %s%s, data in %s", loaded.model,
                  "" if loaded.classifier is not None else " (not loaded)", state.data_dir)
         try:
             yield
@@ -95,6 +96,14 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         if status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc)
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # A client that hangs up mid-upload is not a server error: one line, no traceback. Whatever
+        # was received is already removed (ingest.receive deletes its partial file).
+        log.warning("%s %s: the client closed the connection before the request body was complete; nothing "
+                    "was kept", request.method, request.url.path)
+        return Response(status_code=400)  # nobody reads it
 
     # Added innermost first: the host check runs first, the body limit last.
     app.add_middleware(BodyLimitMiddleware, max_mb=settings.max_upload_mb)
