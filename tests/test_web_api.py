@@ -370,6 +370,53 @@ def test_still_images_are_refused(server, tmp_path) -> None:
     assert response.status_code == 415 and "still image" in response.json()["detail"]
 
 
+def _huge_frame_video(path: Path, side: int = 4200) -> Path:
+    """One flat side x side frame: a file of some 50 KB whose frames hold 17.6 million pixels."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=1)
+        stream.width, stream.height, stream.pix_fmt = side, side, "yuv420p"
+        stream.options = {"preset": "ultrafast", "threads": "1"}
+        frame = av.VideoFrame.from_ndarray(np.full((side, side, 3), 90, np.uint8), format="rgb24")
+        frame.pts, frame.time_base = 0, Fraction(1, 1)
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_huge_frames_are_refused_at_ingest(model_files, extractor, media, tmp_path) -> None:
+    huge = _huge_frame_video(tmp_path / "huge.mp4")
+    assert huge.stat().st_size < 200_000
+    data = tmp_path / "data"
+    with serving(make_resources(model_files, extractor), data) as client:  # the default limit: 4096x2304
+        assert client.get("/healthz").json()["max_video_pixels"] == 4096 * 2304
+        refused = upload(client, huge)
+        assert refused.status_code == 413, refused.text
+        detail = refused.json()["detail"]
+        assert "4200x4200" in detail and "17,640,000 pixels" in detail and "9,437,184" in detail
+        assert "--max-video-pixels" in detail
+    assert list((data / "tmp").iterdir()) == [] and list((data / "videos").iterdir()) == []
+    assert list((data / "jobs").iterdir()) == []
+    media_root = tmp_path / "media"
+    media_root.mkdir()
+    shutil.copy(media["h264_aac"], media_root / "clip.mp4")
+    info = ingest.sniff(media["h264_aac"], name="clip.mp4")
+    width, height = info.width, info.height
+    with serving(make_resources(model_files, extractor), data, media_root=media_root,
+                 max_pixels=width * height - 1) as client:
+        refused = upload(client, media["h264_aac"])
+        assert refused.status_code == 413 and f"{width}x{height}" in refused.json()["detail"]
+        picked = client.post("/api/jobs", json={"media": "clip.mp4"})
+        assert picked.status_code == 413 and f"at most {width * height - 1:,} pixels" in picked.json()["detail"]
+    with serving(make_resources(model_files, extractor), data, max_pixels=width * height) as client:
+        assert upload(client, media["h264_aac"]).status_code == 202  # at the limit: accepted
+    with pytest.raises(InputError, match="max-video-pixels"):
+        Settings(max_pixels=0)
+
+
 # --- videos and Range requests ---------------------------------------------------------------------
 
 
@@ -394,6 +441,79 @@ def test_range_requests(server, media) -> None:
     assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{size}"
     assert client.head(job["video_url"]).headers["content-length"] == str(size)
     assert client.get(job["video_url"], headers={"Range": "bytes=abc"}).status_code == 400
+
+
+# --- clients that go away --------------------------------------------------------------------------------
+
+
+@contextmanager
+def uvicorn_serving(resources: Resources, data_dir: Path) -> Iterator[int]:
+    """The app under a real uvicorn server on 127.0.0.1 (a free port), logging through the root logger."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    app = create_app(Settings(data_dir=data_dir, online=False), resources=resources)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="info"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def _abort_mid_body(port: int, head: bytes, body: bytes) -> None:
+    """Send a request whose Content-Length promises more than ``body``, then hang up."""
+    import socket
+    import struct
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(head + body)
+        time.sleep(0.3)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, as a crash would
+
+
+@pytest.mark.parametrize("form", [False, True], ids=["raw", "multipart"])
+def test_an_upload_aborted_mid_body_is_one_log_line_and_leaves_no_file(model_files, caplog, tmp_path,
+                                                                         form) -> None:
+    import logging
+
+    data = tmp_path / "data"
+    chunk = os.urandom(256 * 1024)
+    if form:
+        boundary = "yt8mboundary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n"
+                f"Content-Type: video/mp4\r\n\r\n").encode() + chunk
+        content_type = f"multipart/form-data; boundary={boundary}"
+    else:
+        body, content_type = chunk, "application/octet-stream"
+    head = (f"POST /api/uploads?filename=a.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {10 * len(body)}\r\n\r\n").encode()
+    caplog.set_level(logging.INFO)
+    with uvicorn_serving(make_resources(model_files, GatedExtractor(1)), data) as port:
+        _abort_mid_body(port, head, body)
+        deadline = time.monotonic() + 10
+        while not any("closed the connection" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+            time.sleep(0.05)
+        time.sleep(0.3)
+        import requests
+
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    problems = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR or "Traceback" in r.getMessage()]
+    assert problems == [], [r.getMessage() for r in problems]
+    aborted = [r.getMessage() for r in caplog.records if "closed the connection" in r.getMessage()]
+    assert len(aborted) == 1 and "\n" not in aborted[0], aborted
+    assert list((data / "tmp").iterdir()) == [] and list((data / "videos").iterdir()) == []
 
 
 # --- paths, ids and origins ------------------------------------------------------------------------------
@@ -665,10 +785,94 @@ def test_serve_command_runs_uvicorn_on_loopback(model_files, tmp_path) -> None:
 
 
 
+# --- without a classifier ---------------------------------------------------------------------------------------
+
+
+def _unreachable_mirror() -> str:
+    return f"http://127.0.0.1:{_free_port()}"  # nothing listens there: like a machine without network
+
+
+def test_a_registry_model_that_cannot_be_fetched_leaves_the_server_without_a_classifier(model_files,
+                                                                                         tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", mirror=_unreachable_mirror(), fetch_weights=False)
+    resources = Resources.load(settings)  # the default model, 'baseline'
+    assert resources.classifier is None and resources.labels is None
+    reason = resources.classifier_error
+    assert reason is not None and "'baseline' could not be loaded" in reason
+    assert "--model DIR" in reason and "yt8m models download baseline-savedmodel" in reason
+    with pytest.raises(InputError, match="no such model"):  # a path the user named must load
+        Resources.load(Settings(model=str(tmp_path / "nowhere"), data_dir=tmp_path / "data"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="not a classifier"):
+        Resources.load(Settings(model=str(tmp_path / "empty"), data_dir=tmp_path / "data"))
+
+
+def test_without_a_classifier_uploads_are_extracted_and_records_shown(model_files, extractor, media, dataset,
+                                                                        tmp_path) -> None:
+    settings = Settings(labels=model_files[1], mirror=_unreachable_mirror(), fetch_weights=False)
+    resources = Resources.load(settings)
+    resources.extractor, resources.extraction_error = extractor, None
+    reason = resources.classifier_error
+    dataset["resources"] = resources
+    with records_client(dataset, online=False) as client:
+        health = client.get("/healthz").json()
+        assert health["status"] == "ok" and health["model"] == {"spec": "baseline", "available": False,
+                                                                "reason": reason}
+        assert health["extraction"]["available"] is True and health["labels"]["num_classes"] == len(LABELS)
+        job = wait_for(client, upload(client, media["h264_aac"], "clip.mp4").json()["id"])
+        assert job["status"] == "done" and job["num_seconds"] == 3, job
+        assert any("no predictions" in note and "--model DIR" in note for note in job["notes"])
+        assert (dataset["data"] / "jobs" / job["id"] / "features.npz").is_file()
+        refused = client.get(job["predictions_url"])
+        assert refused.status_code == 503 and refused.json() == {"detail": reason}
+        record = client.get("/api/records", params={"q": "Ab12", "segment_size": 5})
+        assert record.status_code == 200, record.text
+        body = record.json()
+        assert body["video_id"] == "Ab12" and body["windows"] == [] and body["predicted"] is False
+        assert body["ground_truth"] == [{"index": 1, "name": LABELS[1]}, {"index": 2, "name": LABELS[2]}]
+        assert any(reason in note for note in body["notes"])
+        assert client.get("/api/labels/2").json()["name"] == "Sport: Football"  # from the label file
+    resources.labels = None
+    with records_client(dataset, online=False) as client:
+        assert client.get("/api/labels").status_code == 503
+
+
+def test_serve_starts_without_network_or_model(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "yt8m", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"),
+         "--offline", "--mirror", _unreachable_mirror()],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()
+            try:
+                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "yt8m serve did not answer in 60 s"
+                time.sleep(0.2)
+        assert health["model"]["available"] is False and "--model DIR" in health["model"]["reason"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "warning: no classifier: the model 'baseline' could not be loaded" in stderr
+    assert "serving without predictions" in stderr and "Traceback" not in stderr
+
+
 def test_serve_command_is_registered(run_cli) -> None:
     result = run_cli("serve", "--help")
     assert result.exit_code == 0
-    for option in ("--host", "--port", "--model", "--dataset", "--labels", "--media-root", "--max-upload-mb"):
+    for option in ("--host", "--port", "--model", "--dataset", "--labels", "--media-root", "--max-upload-mb",
+                   "--max-video-pixels"):
         assert option in result.stdout
 
 
@@ -677,6 +881,10 @@ def test_serve_reports_bad_options_in_one_line(run_cli, tmp_path, model_files) -
     assert missing.exit_code == 2 and "no such directory" in missing.stderr and "Traceback" not in missing.stderr
     bad_model = run_cli("serve", "--model", tmp_path / "no_model")
     assert bad_model.exit_code == 2 and "no such model" in bad_model.stderr and "Traceback" not in bad_model.stderr
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "classifier.json").write_text("{}")
+    broken = run_cli("serve", "--model", tmp_path / "broken")
+    assert broken.exit_code == 2 and "not a yt8m classifier" in broken.stderr and "Traceback" not in broken.stderr
 
 
 def test_settings_default_to_loopback() -> None:

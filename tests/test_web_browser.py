@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -108,17 +109,14 @@ def make_scenes_video(path: Path, *, duration_s: int = DURATION_S, fps: int = 10
     return path
 
 
-@pytest.fixture
-def live_server(chromium, extractor, tmp_path) -> Iterator[str]:
-    """The app under uvicorn in a thread on 127.0.0.1 (a free port); yields its URL."""
+@contextmanager
+def serving(resources, tmp_path: Path) -> Iterator[str]:
+    """The app with ``resources`` under uvicorn in a thread on 127.0.0.1 (a free port); yields its URL."""
     import uvicorn
 
     from yt8m.web.app import create_app
-    from yt8m.web.resources import Resources
     from yt8m.web.settings import Settings
 
-    model_dir, labels = make_model_files(tmp_path)
-    resources = Resources(load_classifier(model_dir), read_label_map(labels), extractor, str(model_dir))
     settings = Settings(data_dir=tmp_path / "data", online=False, max_upload_mb=64)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -136,6 +134,17 @@ def live_server(chromium, extractor, tmp_path) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+@pytest.fixture
+def live_server(chromium, extractor, tmp_path) -> Iterator[str]:
+    """The app with the session's extractor and the small classifier; yields its URL."""
+    from yt8m.web.resources import Resources
+
+    model_dir, labels = make_model_files(tmp_path)
+    resources = Resources(load_classifier(model_dir), read_label_map(labels), extractor, str(model_dir))
+    with serving(resources, tmp_path) as url:
+        yield url
 
 
 def wait_until(page, expression: str, *, timeout_s: float = 15.0) -> None:
@@ -213,6 +222,43 @@ def test_upload_watch_threshold_and_seek_in_a_real_browser(chromium, live_server
 
             page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 10)
             page.screenshot(path=str(artifacts_dir() / "web-viewer.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not errors, errors
+
+
+def test_page_says_what_is_missing_without_a_classifier(chromium, extractor, tmp_path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from yt8m.web.resources import Resources
+
+    reason = ("no classifier: the model 'baseline' could not be loaded (cannot connect); predictions need one: "
+              "start the server with --model DIR, or run `yt8m models download baseline-savedmodel`")
+    resources = Resources(None, None, extractor, "baseline", classifier_error=reason)
+    video_path = make_scenes_video(tmp_path / "short.mp4", duration_s=3)
+    errors: list[str] = []
+    with serving(resources, tmp_path) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 860})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.goto(url + "/")
+            expect(page.locator("#server-info")).to_contain_text("no predictions")
+            missing = page.locator("#model-missing")
+            expect(missing).to_be_visible()
+            expect(missing).to_contain_text("No classifier")
+            expect(missing).to_contain_text("--model DIR")
+            expect(missing).to_contain_text("yt8m models download baseline-savedmodel")
+
+            # Uploads are still extracted; the job ends with features and a note, without predictions.
+            page.set_input_files("#file-input", str(video_path))
+            expect(page.locator("#job-stage")).to_have_text("done", timeout=120_000)
+            expect(page.locator("#now-empty")).to_have_text("No predictions: this server has no classifier.")
+            expect(page.locator("#notes")).to_contain_text("no predictions")
+            expect(page.locator("#error")).to_be_hidden()
+            expect(missing).to_be_visible()
+            page.screenshot(path=str(artifacts_dir() / "web-viewer-no-classifier.png"), full_page=True)
         finally:
             browser.close()
     assert not errors, errors

@@ -14,7 +14,8 @@ from yt8m.extraction.options import extract_options, options_from_cli
 
 _MODEL_HELP = ("The classifier: a yt8m native model directory, a TensorFlow SavedModel directory, a .tar.gz "
                "of either, or 'baseline' (the official baseline SavedModel, fetched on first use; needs "
-               "TensorFlow).")
+               "TensorFlow). When 'baseline' cannot be fetched or loaded, the viewer still starts: it "
+               "extracts uploads and shows dataset records, without predictions.")
 
 
 @cli.command()
@@ -31,6 +32,9 @@ _MODEL_HELP = ("The classifier: a yt8m native model directory, a TensorFlow Save
               help="A folder of videos users may pick from (read in place, never written).")
 @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=512.0, show_default=True,
               help="Largest upload (and request body) accepted, in MiB.")
+@click.option("--max-video-pixels", type=click.IntRange(min=1), default=None, metavar="PIXELS",
+              help="Largest video frame accepted (width x height), refused at upload. "
+                   "[default: 9437184, i.e. 4096x2304; 4K UHD fits]")
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where uploads, features and indexes are kept. [default: <cache>/web, under $YT8M_HOME]")
 @click.option("--segment-size", type=click.IntRange(1, 300), default=5, show_default=True,
@@ -44,8 +48,9 @@ _MODEL_HELP = ("The classifier: a yt8m native model directory, a TensorFlow Save
                    "[default: http://us.data.yt8m.org/2/frame/train]")
 @extract_options(device_help="PyTorch device for extraction and native models: cpu, cuda, cuda:1, ...")
 def serve(host: str, port: int, model: str, labels_path: Path | None, dataset_dir: Path | None,
-          media_root: Path | None, max_upload_mb: float, data_dir: Path | None, segment_size: int, offline: bool,
-          lookup_url: str | None, shard_url: str | None, **extraction: Any) -> None:
+          media_root: Path | None, max_upload_mb: float, max_video_pixels: int | None, data_dir: Path | None,
+          segment_size: int, offline: bool, lookup_url: str | None, shard_url: str | None,
+          **extraction: Any) -> None:
     """Serve the web viewer: watch videos with their YouTube-8M labels over time.
 
     Upload a video (or pick one from --media-root): a background job extracts its
@@ -60,13 +65,20 @@ def serve(host: str, port: int, model: str, labels_path: Path | None, dataset_di
 
         from yt8m.web.app import create_app
         from yt8m.web.resources import Resources
-        from yt8m.web.settings import DEFAULT_LOOKUP_URL, DEFAULT_SHARD_URL, Settings, is_loopback
+        from yt8m.web.settings import (
+            DEFAULT_LOOKUP_URL,
+            DEFAULT_MAX_PIXELS,
+            DEFAULT_SHARD_URL,
+            Settings,
+            is_loopback,
+        )
     except ImportError as exc:
         raise Yt8mError(f"yt8m serve needs the web extra ({exc.name} is missing): pip install 'yt8m[web]'") from None
 
     options, mirror = options_from_cli(extraction)
     settings = Settings(host=host, port=port, model=model, labels=labels_path, dataset_dir=dataset_dir,
                         media_root=media_root, data_dir=data_dir, max_upload_mb=max_upload_mb,
+                        max_pixels=max_video_pixels or DEFAULT_MAX_PIXELS,
                         device=options.device, extract=options, mirror=mirror,
                         online=not offline, lookup_url=lookup_url or DEFAULT_LOOKUP_URL,
                         shard_url=shard_url or DEFAULT_SHARD_URL, default_segment_size=segment_size)
@@ -75,6 +87,10 @@ def serve(host: str, port: int, model: str, labels_path: Path | None, dataset_di
                    f"and use this server", err=True)
     click.echo(f"yt8m: loading the model {model} ...", err=True)
     resources = Resources.load(settings)
+    if resources.classifier_error:
+        click.echo(f"yt8m: warning: {resources.classifier_error}", err=True)
+        click.echo("yt8m: warning: serving without predictions: uploads are still extracted and dataset records "
+                   "still shown", err=True)
     for note in resources.notes:
         click.echo(f"yt8m: note: {note}", err=True)
     if resources.extraction_error:

@@ -14,9 +14,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from yt8m._version import __version__
 from yt8m.errors import Yt8mError
@@ -54,8 +55,11 @@ def build_state(settings: Settings, resources: Resources) -> AppState:
     store = JobStore(data_dir, media_root=media_root)
     predictions = PredictionService(store, resources)
 
-    def finish(job_id: str) -> None:
+    def finish(job_id: str) -> list[str]:
+        if resources.classifier is None:  # the features are kept; predictions wait for a classifier
+            return [f"features saved, no predictions: {resources.classifier_error}"]
         predictions.for_job(job_id, segment_size=settings.default_segment_size)
+        return []
 
     runner = JobRunner(store, lambda: resources.extractor, lambda: resources.extraction_error, finish)
     records = RecordService(settings, resources, data_dir)
@@ -72,7 +76,8 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         state = build_state(settings, loaded)
         app.state.yt8m = state
         state.runner.start()
-        log.info("viewer ready: model %s, data in %s", settings.model, state.data_dir)
+        log.info("viewer ready: model %s%s, data in %s", loaded.model,
+                 "" if loaded.classifier is not None else " (not loaded)", state.data_dir)
         try:
             yield
         finally:
@@ -91,6 +96,14 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         if status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc)
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # A client that hangs up mid-upload is not a server error: one line, no traceback. Whatever
+        # was received is already removed (ingest.receive deletes its partial file).
+        log.warning("%s %s: the client closed the connection before the request body was complete; nothing "
+                    "was kept", request.method, request.url.path)
+        return Response(status_code=400)  # nobody reads it
 
     # Added innermost first: the host check runs first, the body limit last.
     app.add_middleware(BodyLimitMiddleware, max_mb=settings.max_upload_mb)

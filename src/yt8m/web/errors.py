@@ -18,6 +18,10 @@ class Conflict(InputError):
     """Not possible in the resource's current state (409)."""
 
 
+class TooLarge(InputError):
+    """The input is larger than this server accepts (413)."""
+
+
 class UnsupportedType(InputError):
     """The bytes are not of a kind the server takes (415)."""
 
@@ -31,7 +35,7 @@ class UpstreamFailed(Yt8mError):
 
 
 _STATUS: tuple[tuple[type[Yt8mError], int], ...] = (
-    (NotFound, 404), (Conflict, 409), (UnsupportedType, 415), (Unavailable, 503), (UpstreamFailed, 502),
+    (NotFound, 404), (Conflict, 409), (TooLarge, 413), (UnsupportedType, 415), (Unavailable, 503), (UpstreamFailed, 502),
     (InputError, 422), (Yt8mError, 500),
 )
 

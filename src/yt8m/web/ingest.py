@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yt8m.errors import InputError
-from yt8m.web.errors import UnsupportedType
+from yt8m.web.errors import TooLarge, UnsupportedType
 
 _CHUNK = 1 << 20
 #: Characters of a sha256 hex digest used as job id.
@@ -42,6 +42,10 @@ _WEBM_CODECS = frozenset({"vp8", "vp9", "av1"})
 
 class UnsupportedMedia(UnsupportedType):
     """The bytes are not a video FFmpeg can read."""
+
+
+class FrameTooLarge(TooLarge):
+    """The video's frames hold more pixels than the server's limit (``--max-video-pixels``)."""
 
 
 class EmptyUpload(InputError):
@@ -113,8 +117,10 @@ def hash_file(path: Path) -> Staged:
     return Staged(path, digest.hexdigest(), size)
 
 
-def sniff(path: Path, *, name: str) -> VideoInfo:
-    """Probe ``path`` with FFmpeg; raise :class:`UnsupportedMedia` unless it holds a (moving) video."""
+def sniff(path: Path, *, name: str, max_pixels: int | None = None) -> VideoInfo:
+    """Probe ``path`` with FFmpeg; raise :class:`UnsupportedMedia` unless it holds a (moving) video,
+    and :class:`FrameTooLarge` when its frames hold more than ``max_pixels`` pixels (a small file can
+    hold huge frames, and decoding cost grows with them)."""
     from yt8m.media.probe import probe
 
     try:
@@ -131,6 +137,10 @@ def sniff(path: Path, *, name: str) -> VideoInfo:
         raise UnsupportedMedia(f"{name}: holds no video stream (streams: "
                                f"{', '.join(s.kind for s in info.streams) or 'none'})")
     video = info.video_streams[0]
+    if max_pixels is not None and video.width and video.height and video.width * video.height > max_pixels:
+        raise FrameTooLarge(f"{name}: its frames are {video.width}x{video.height} "
+                            f"({video.width * video.height:,} pixels); this server takes at most {max_pixels:,} "
+                            f"pixels per frame (--max-video-pixels)")
     if fmt == "matroska,webm":
         suffix, media_type = ((".webm", "video/webm") if video.codec in _WEBM_CODECS
                               else (".mkv", "video/x-matroska"))

@@ -226,11 +226,12 @@ class JobRunner:
     """Runs queued jobs one at a time in a daemon thread: extract, save features, warm predictions.
 
     ``finish(job_id)`` runs after the features are saved (it computes the first
-    predictions, which also proves the classifier takes these features).
+    predictions, which also proves the classifier takes these features) and returns notes
+    for the job (a server without a classifier says so there).
     """
 
     def __init__(self, store: JobStore, extractor_of: Callable[[], Any], unavailable: Callable[[], str | None],
-                 finish: Callable[[str], None]) -> None:
+                 finish: Callable[[str], list[str] | None]) -> None:
         self.store = store
         self._extractor_of = extractor_of
         self._unavailable = unavailable
@@ -305,6 +306,6 @@ class JobRunner:
         features.save_npz(self.store.features_path(record.id))
         self.store.update(record.id, persist=False, stage="predicting", progress=0.95,
                           num_seconds=features.num_seconds)
-        self._finish(record.id)
+        notes = list(features.notes) + list(self._finish(record.id) or [])
         self.store.update(record.id, status="done", stage="done", progress=1.0, seconds_done=features.num_seconds,
-                          num_seconds=features.num_seconds, notes=list(features.notes), finished_at=time.time())
+                          num_seconds=features.num_seconds, notes=notes, finished_at=time.time())

@@ -51,10 +51,12 @@ class PredictionService:
         if record.status == "failed":
             raise JobBusy(f"job {job_id} failed: {record.error}")
 
+        classifier = self.resources.require_classifier()
+
         def make() -> dict[str, Any]:
             features = self.features(job_id)
             with self.resources.lock:
-                result = predict_local(features, self.resources.classifier, segment_size=segment_size,
+                result = predict_local(features, classifier, segment_size=segment_size,
                                        overlap=segment_size - 1, top_k=top_k, video_top_k=VIDEO_TOP_K,
                                        labels=self.resources.labels)
             for window in result["windows"]:

@@ -146,14 +146,27 @@ class RecordService:
             return None
 
     def _predict(self, shard: Path, index: int, segment_size: int, top_k: int) -> dict[str, Any]:
-        from yt8m.inference.shard_scoring import DatasetOptions, iter_dataset_predictions
+        """The record's windows; without a classifier, the record with no windows and a note saying why."""
         from yt8m.inference.prediction_files import record_windows_json
+        from yt8m.inference.shard_scoring import (
+            DatasetOptions,
+            RecordPrediction,
+            iter_dataset_predictions,
+            iter_dataset_records,
+        )
 
-        options = DatasetOptions(segment_size=segment_size, windows=True)
-        with self.resources.lock:
-            (prediction,) = list(iter_dataset_predictions([shard], self.resources.classifier, options,
-                                                          record_index=index))
+        classifier = self.resources.classifier
+        if classifier is None:
+            (record,) = list(iter_dataset_records([shard], record_index=index))
+            prediction = RecordPrediction(record)
+        else:
+            options = DatasetOptions(segment_size=segment_size, windows=True)
+            with self.resources.lock:
+                (prediction,) = list(iter_dataset_predictions([shard], classifier, options, record_index=index))
         entry = record_windows_json(prediction, top_k=top_k, labels=self.resources.labels)
+        entry["predicted"] = classifier is not None
+        if classifier is None:
+            entry["notes"] = list(entry["notes"]) + [f"ground truth only: {self.resources.classifier_error}"]
         for window in entry["windows"]:
             window["time_s"] = float(window["time_s"])
         labels = entry.pop("labels")

@@ -26,6 +26,8 @@ DEFAULT_SHARD_URL = "http://us.data.yt8m.org/2/frame/train"
 #: Segment sizes the page and API accept: 1-300 seconds (see docs/viewer.md, 'Reference viewer').
 MIN_SEGMENT_SIZE = 1
 MAX_SEGMENT_SIZE = 300
+#: The largest video frame accepted by default: 4096x2304 (4K UHD 3840x2160 fits), 9,437,184 pixels.
+DEFAULT_MAX_PIXELS = 4096 * 2304
 
 
 def is_loopback(host: str) -> bool:
@@ -44,7 +46,9 @@ class Settings:
 
     ``model`` is a ``--model`` value (native model directory, SavedModel, archive or
     ``baseline``); ``labels`` a label map or vocabulary (default: the cached label map).
-    ``max_upload_mb`` bounds every request body. ``online`` allows the data.yt8m.org
+    ``max_upload_mb`` bounds every request body; ``max_pixels`` the frame size (width x
+    height) of the videos accepted, since decoding cost grows with it, not with the file
+    size. ``online`` allows the data.yt8m.org
     lookups (at ``lookup_url``) and shard downloads (from ``shard_url``).
     ``extract`` says how uploads are extracted (default: the defaults on ``device``, which
     also runs native classifiers); missing weights are fetched from ``mirror`` when given.
@@ -60,6 +64,7 @@ class Settings:
     media_root: Path | None = None
     data_dir: Path | None = None
     max_upload_mb: float = 512.0
+    max_pixels: int = DEFAULT_MAX_PIXELS
     device: str = "cpu"
     extract: ExtractOptions | None = None
     mirror: str | None = None
@@ -76,6 +81,8 @@ class Settings:
             raise InputError(f"--port ({self.port}) must be between 1 and 65535")
         if not self.max_upload_mb > 0:
             raise InputError(f"--max-upload-mb ({self.max_upload_mb}) must be > 0")
+        if not self.max_pixels > 0:
+            raise InputError(f"--max-video-pixels ({self.max_pixels}) must be > 0")
         if not MIN_SEGMENT_SIZE <= self.default_segment_size <= MAX_SEGMENT_SIZE:
             raise InputError(f"segment size ({self.default_segment_size}) must be between "
                              f"{MIN_SEGMENT_SIZE} and {MAX_SEGMENT_SIZE}")

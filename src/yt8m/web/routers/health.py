@@ -24,6 +24,7 @@ def healthz(state: Annotated[AppState, Depends(get_state)]) -> dict[str, Any]:
         "dataset": state.records.describe(),
         "media_root": settings.media_root is not None,
         "max_upload_mb": settings.max_upload_mb,
+        "max_video_pixels": settings.max_pixels,
         "segment_size": {"default": settings.default_segment_size, "min": MIN_SEGMENT_SIZE,
                          "max": MAX_SEGMENT_SIZE},
         "jobs": state.jobs.counts(),

@@ -42,7 +42,7 @@ def pick(body: MediaPick, state: Annotated[AppState, Depends(get_state)]) -> JSO
     path = resolve_inside(root, body.media)
     name = ingest.display_name(path.name)
     staged = ingest.hash_file(path)
-    info = ingest.sniff(path, name=name)
+    info = ingest.sniff(path, name=name, max_pixels=state.settings.max_pixels)
     job, created = state.jobs.submit(staged, info, name=name, origin="media",
                                      video=path.relative_to(root).as_posix())
     return JSONResponse({**job.to_json(), "cached": not created}, status_code=202 if created else 200)

@@ -15,9 +15,11 @@ router = APIRouter(prefix="/api/labels", tags=["labels"])
 
 @router.get("")
 def labels(state: Annotated[AppState, Depends(get_state)]) -> dict[str, Any]:
-    """Every class: ``names[i]`` is class i (null where the label map has no name)."""
+    """Every class: ``names[i]`` is class i (null where the label map has no name).
+
+    Without a classifier, the label map's classes (503 when there is none either)."""
     resources = state.resources
-    count = resources.classifier.num_classes
+    count = resources.num_classes
     return {"source": resources.labels.source if resources.labels else None, "num_classes": count,
             "names": [resources.label_name(i) for i in range(count)]}
 
@@ -25,6 +27,7 @@ def labels(state: Annotated[AppState, Depends(get_state)]) -> dict[str, Any]:
 @router.get("/{index}")
 def label(index: Annotated[int, PathParam(ge=0)], state: Annotated[AppState, Depends(get_state)]) -> dict[str, Any]:
     """One class by index."""
-    if index >= state.resources.classifier.num_classes:
-        raise NotFound(f"class {index} is beyond the model's {state.resources.classifier.num_classes} classes")
+    count = state.resources.num_classes
+    if index >= count:
+        raise NotFound(f"class {index} is beyond the model's {count} classes")
     return {"index": index, "name": state.resources.label_name(index)}

@@ -13,7 +13,9 @@ from yt8m.web.state import AppState, get_state
 router = APIRouter(prefix="/api/jobs", tags=["predictions"])
 
 
-@router.get("/{job_id}/predictions", responses={409: {"description": "The job has no features yet, or failed."}})
+@router.get("/{job_id}/predictions", responses={
+    409: {"description": "The job has no features yet, or failed."},
+    503: {"description": "This server has no classifier (see /healthz, model.reason)."}})
 def predictions(job_id: JobId, state: Annotated[AppState, Depends(get_state)], segment_size: SegmentSize = None,
                 top_k: TopK = None) -> dict[str, Any]:
     """Windows of ``segment_size`` seconds, one starting at every second (overlap ``segment_size - 1``),

@@ -32,7 +32,7 @@ async def _file_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 @router.post("/uploads", status_code=202, responses={
     200: {"description": "The same video was submitted before: its job (possibly finished)."},
     202: {"description": "A new job was queued."},
-    413: {"description": "The body is larger than --max-upload-mb."},
+    413: {"description": "The body is larger than --max-upload-mb, or its frames than --max-video-pixels."},
     415: {"description": "Not a video FFmpeg can read."},
     503: {"description": "Extraction is unavailable on this server."}})
 async def upload(request: Request, state: Annotated[AppState, Depends(get_state)],
@@ -53,7 +53,8 @@ async def upload(request: Request, state: Annotated[AppState, Depends(get_state)
         name = ingest.display_name(filename)
         staged = await ingest.receive(request.stream(), state.jobs.tmp_dir)
     try:
-        info = await run_in_threadpool(ingest.sniff, staged.path, name=name)
+        info = await run_in_threadpool(ingest.sniff, staged.path, name=name,
+                                       max_pixels=state.settings.max_pixels)
         stored = await run_in_threadpool(ingest.store, staged, info, state.jobs.videos_dir)
         job, created = state.jobs.submit(staged, info, name=name, origin="upload", video=stored.name)
     finally:

@@ -91,8 +91,18 @@ async function loadHealth() {
     status.append(el('span', 'dot'), document.createTextNode('ready'));
     const model = el('span');
     const m = health.model;
-    const kind = m.family ? `${m.kind} ${m.family}` : m.kind;
-    model.append(document.createTextNode('model '), el('b', '', kind), document.createTextNode(` · ${m.num_classes} classes`));
+    if (m.available) {
+      const kind = m.family ? `${m.kind} ${m.family}` : m.kind;
+      model.append(document.createTextNode('model '), el('b', '', kind), document.createTextNode(` · ${m.num_classes} classes`));
+    } else {
+      model.append(document.createTextNode('model '), el('b', '', 'none'), document.createTextNode(' · no predictions'));
+      const missing = $('model-missing');
+      const how = 'Start the server with --model DIR, or run `yt8m models download baseline-savedmodel`.';
+      missing.replaceChildren(el('b', '', 'No classifier: labels cannot be predicted. '),
+        document.createTextNode(`${m.reason || how} Uploads are still extracted, and dataset records show `
+          + 'their ground truth.'));
+      missing.hidden = false;
+    }
     info.append(status, model);
     if (health.labels) {
       const labels = el('span');
@@ -337,6 +347,13 @@ async function loadPredictions() {
   const view = state.view;
   if (!view) return;
   const ticket = ++state.request;
+  if (view.kind === 'video' && state.health && !state.health.model.available) {
+    // No classifier: the job has features but nothing to predict with; show its notes, no windows.
+    view.data = { kind: 'video', windows: [], video: { labels: [] }, num_seconds: view.job.num_seconds || 0,
+      notes: view.job.notes || [], predicted: false };
+    renderAll();
+    return;
+  }
   setBusy(true, `Computing windows of ${state.segmentSize} s…`);
   try {
     const size = state.segmentSize;
@@ -537,7 +554,8 @@ function renderNow(force) {
   if (!w) {
     $('now-range').textContent = '–';
     renderLabelList($('now-labels'), [], $('now-empty'),
-      data.num_seconds < state.segmentSize
+      data.predicted === false ? 'No predictions: this server has no classifier.'
+      : data.num_seconds < state.segmentSize
         ? `The ${data.kind === 'record' ? 'record' : 'video'} is ${data.num_seconds} s long, shorter than the segment size.`
         : 'No windows.');
   } else {
