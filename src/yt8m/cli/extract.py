@@ -111,7 +111,8 @@ def convert(features: tuple[Path, ...], output: Path, id_from: str) -> None:
 
     Features are quantized as the dataset was, audio aligned on video seconds, and
     mean_rgb/mean_audio added, so the shard reads with the starter code's readers.
-    Files that cannot be read are listed and skipped; the exit code is then 1.
+    Files that cannot be read are listed and skipped; the exit code is then 1. When none
+    can be read, OUTPUT is left as it was.
     """
     from yt8m.errors import Yt8mError
     from yt8m.features.sequence import FeatureSequence
@@ -132,6 +133,8 @@ def convert(features: tuple[Path, ...], output: Path, id_from: str) -> None:
             except Yt8mError as exc:
                 failed.append(path)
                 click.echo(f"yt8m: failed: {exc}", err=True)
+        if not writer.records_written:  # raised inside the writer: an existing shard stays as it was
+            raise _SomeFailed(f"none of the {len(features)} files could be converted; {output} was not written")
     click.echo(f"{output}: {len(features) - len(failed)} records", err=True)
     if failed:
         raise _SomeFailed(f"{len(failed)} of {len(features)} files could not be converted")

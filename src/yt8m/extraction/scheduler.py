@@ -102,6 +102,7 @@ class Extractor:
         self.dtype = torch_dtype(options.precision)
         self.models = ("inception", "inception-pca") + (("vggish", "vggish-pca") if options.audio else ())
         ensure_models(self.models, fetch=fetch, mirror=mirror)
+        self.model_versions = model_versions(self.models)
         self.inception = inception_v3(device=self.device, fetch=fetch).to(self.dtype)
         self.rgb_pca = load_pca("inception-pca", fetch=fetch)
         self.vggish = vggish(device=self.device, fetch=fetch).to(self.dtype) if options.audio else None
@@ -110,7 +111,7 @@ class Extractor:
     def feature_settings(self) -> dict[str, Any]:
         """What shapes this extractor's features: the options' feature settings and the
         version (content hash) of each converted model."""
-        return {**self.options.feature_settings(), "models": model_versions(self.models)}
+        return {**self.options.feature_settings(), "models": dict(self.model_versions)}
 
     # --- the models ---------------------------------------------------------------------------
 
