@@ -84,3 +84,23 @@ def test_weights_do_not_import_the_networks() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(SRC), "PATH": ""}).stdout
     assert out.strip() == "[]"
+
+
+def test_every_deferred_import_resolves() -> None:
+    # Imports inside functions run only when their code path does: a renamed module must not
+    # leave one behind that fails at the worst moment (it happened: yt8m.weights.download).
+    import importlib
+
+    missing = []
+    for module, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").startswith("yt8m")):
+                continue
+            target = importlib.import_module(node.module)
+            for alias in node.names:
+                if not hasattr(target, alias.name):
+                    try:
+                        importlib.import_module(f"{node.module}.{alias.name}")
+                    except ImportError:
+                        missing.append(f"{module}:{node.lineno}: {node.module}.{alias.name}")
+    assert missing == []

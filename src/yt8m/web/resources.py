@@ -131,10 +131,9 @@ def load_model(settings: Settings) -> tuple[Classifier | None, str | None]:
         except Yt8mError as exc:  # the model the user named is unusable: a bad argument (exit 2)
             raise InputError(str(exc)) from None
     try:
-        from yt8m.weights.download import fetch_artifact
-        from yt8m.weights.registry import ARTIFACTS
+        from yt8m.artifacts import fetch_artifact, get_artifact
 
-        archive = fetch_artifact(ARTIFACTS[name], mirror=settings.mirror, retries=1)
+        archive = fetch_artifact(get_artifact(name), mirror=settings.mirror, retries=1)
         return load_classifier(archive, device=settings.device, mirror=settings.mirror), None
     except Yt8mError as exc:
         why = exc.summary if isinstance(exc, FetchError) else str(exc)
