@@ -332,6 +332,7 @@ def train(options: TrainOptions) -> TrainResult:
     optimizer = TFAdam(params, lr=learning_rate(options, 0), betas=(0.9, 0.999), eps=1e-8)
     scaler = torch.amp.GradScaler(device.type, enabled=options.precision == "float16")
     step = epoch = batches_in_epoch = examples = 0
+    torch.manual_seed(options.seed)  # frame sampling and dropout draw from torch's global RNG
     if options.resume:
         try:
             saved_options = json.loads((checkpoint_dir / OPTIONS_FILE).read_text(encoding="utf-8"))
