@@ -72,8 +72,9 @@ def shards(tmp_path_factory):
 
 def _options(shards, family, out, **overrides):
     options, lr, epochs, _ = FAMILIES[family]
-    values = dict(train_shards=shards["train"], validate_shards=shards["validate"], family=family, output=str(out),
-                  model_options=options, num_classes=CLASSES, batch_size=50, base_learning_rate=lr, epochs=epochs,
+    values = dict(train_shards=shards["train"], validate_shards=shards["validate"], family=family,  # noqa: C408
+                  output=str(out), model_options=options, num_classes=CLASSES, batch_size=50, base_learning_rate=lr,
+                  epochs=epochs,
                   checkpoint_every=10_000, log_every=25, shuffle_buffer=200, workers=0, batch_norm_decay=0.9,
                   progress=False)
     return TrainOptions(**{**values, **overrides})
@@ -100,7 +101,7 @@ def test_every_family_learns_the_rule(shards, family, tmp_path) -> None:
 
 def test_resume_ends_where_an_uninterrupted_run_ends(shards, tmp_path) -> None:
     """DBoF (batch norm, random frame sampling) read by two workers: stop at step 20, resume to 45."""
-    common = dict(workers=2, epochs=2, checkpoint_every=7, log_every=5)
+    common = {"workers": 2, "epochs": 2, "checkpoint_every": 7, "log_every": 5}
     whole = train(_options(shards, "dbof", tmp_path / "whole", max_steps=45, **common))
     train(_options(shards, "dbof", tmp_path / "split", max_steps=20, **common))
     resumed = train(_options(shards, "dbof", tmp_path / "split", max_steps=45, resume=True, **common))
@@ -132,7 +133,7 @@ def test_a_trained_model_loads_in_predict_and_eval(shards, tmp_path, capsys) -> 
     for key in ("gap", "map", "hit_at_one", "perr"):
         assert evaluated[key] == pytest.approx(result.validation[key], abs=1e-6), key
     # predict on one held-out video's features: its top labels are its true ones.
-    vid, labels, q = next(v for v in shards["videos"] if len(v[1]) == 1)
+    _, labels, q = next(v for v in shards["videos"] if len(v[1]) == 1)
     x = td.dequantize(q)
     seconds = np.arange(x.shape[0], dtype=np.int64) * 1_000_000
     features = tmp_path / "video.npz"

@@ -219,7 +219,7 @@ def oracle(tmp_path_factory):
         full = torch.full((3,), 5)
         ours["netvlad"] = netvlad.eval()(torch.from_numpy(frames), full).numpy()  # WILLOW pools every row it gets
         ours["nextvlad"] = nextvlad.eval()(torch.from_numpy(padded), torch.from_numpy(n)).numpy()
-    tensors = lambda m: {k: v.numpy().tolist() for k, v in m.state_dict().items()}  # noqa: E731
+    tensors = lambda m: {k: v.numpy().tolist() for k, v in m.state_dict().items()}
     theirs = run_tf(_ORACLE, tmp, p=p.tolist(), y=y.tolist(), runs=runs,
                     netvlad={"tensors": tensors(netvlad), "x": frames.tolist(), "cluster_size": 8, "num_mixtures": 2,
                              "vocab": C},

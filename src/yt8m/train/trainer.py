@@ -25,7 +25,6 @@ import io
 import json
 import logging
 import math
-import os
 import re
 import sys
 import time
@@ -202,7 +201,7 @@ def _worker_error(exc: BaseException) -> Yt8mError | None:
     text = str(exc)
     if "DataLoader worker" not in text and "Original Traceback" not in text:
         return None
-    found = re.findall(r"^yt8m\.errors\.(\w+): (.*)$", text, flags=re.M)
+    found = re.findall(r"^yt8m\.errors\.(\w+): (.*)$", text, flags=re.MULTILINE)
     if not found:
         return None
     return InputError(found[-1][1])
@@ -237,7 +236,7 @@ class _MetricsLog:
         elif keep_until_step is None:
             with atomic_write(path) as handle:
                 handle.write(b"")
-        self.handle = open(path, "a", encoding="utf-8")
+        self.handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
     def write(self, record: dict[str, Any]) -> None:
         self.handle.write(json.dumps(record) + "\n")
