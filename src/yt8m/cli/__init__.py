@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from yt8m.cli import extract, files, inference, models, render, web  # noqa: F401 - importing registers the commands
+from yt8m.cli import extract, files, inference, models, render, train, web  # noqa: F401 - importing registers the commands
 from yt8m.cli.app import cli
 from yt8m.errors import Yt8mError
 

@@ -1,6 +1,7 @@
 """YouTube-8M dataset records, as the released TFRecord shards hold them.
 
-Frame-level records are ``SequenceExample`` messages: context ``id`` (bytes) and
+Frame-level records are ``SequenceExample`` messages: context ``id`` (bytes; ``video_id``
+in the first release, read too) and
 ``labels`` (int64), feature lists ``rgb`` (one 1024-byte bytes feature per second)
 and ``audio`` (128 bytes per second), quantized (see :mod:`yt8m.formats.quantize`).
 Video-level records are ``Example`` messages with ``id``, ``labels`` and float lists
@@ -30,6 +31,8 @@ RGB_DIM = 1024
 AUDIO_DIM = 128
 
 ID = "id"
+#: The id key of the first (2016) release's records.
+OLD_ID = "video_id"
 LABELS = "labels"
 RGB = "rgb"
 AUDIO = "audio"
@@ -164,9 +167,10 @@ def parse_record(data: bytes, *, where: str = "record") -> DatasetRecord:
     """Parse one serialized dataset record (frame- or video-level)."""
     sequence = parse_strict(protos.SequenceExample, data, where=where, what="a YouTube-8M record")
     ctx = sequence.context
-    ids = ex.get_bytes(ctx, ID, where=where)
+    id_key = OLD_ID if ID not in ctx.feature and OLD_ID in ctx.feature else ID
+    ids = ex.get_bytes(ctx, id_key, where=where)
     if len(ids) != 1:
-        raise InputError(f"{where}: 'id' holds {len(ids)} values, expected 1")
+        raise InputError(f"{where}: {id_key!r} holds {len(ids)} values, expected 1")
     labels = ex.get_int64(ctx, LABELS, where=where) if LABELS in ctx.feature else np.zeros(0, np.int64)
     record = DatasetRecord(video_id=ids[0].decode("utf-8", "replace"), labels=labels)
     record.rgb = _bytes_rows(sequence, RGB, RGB_DIM, where)
