@@ -40,7 +40,8 @@ from yt8m.extraction.options import extract_options, options_from_cli
 @click.option("--ray-address", default=None, metavar="ADDRESS",
               help="Ray cluster to join (--engine ray). [default: $RAY_ADDRESS, else a local Ray]")
 @click.option("--ray-actors", type=click.IntRange(min=1), default=None,
-              help="Extraction actors (--engine ray). [default: one per GPU on cuda, else one per CPU]")
+              help="Extraction actors (--engine ray), each asking for --workers CPUs. "
+                   "[default: one per GPU on cuda, else as many as the CPUs allow]")
 def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, start_s: float | None,
             end_s: float | None, metadata_path: Path | None, id_from: str, shard_size: int, shard_prefix: str,
             overwrite: bool, engine: str, ray_address: str | None, ray_actors: int | None,

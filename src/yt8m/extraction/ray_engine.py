@@ -330,7 +330,7 @@ def run_ray(
     videos: list[VideoInput], options: ExtractOptions, out: Path, *, shard_size: int = 100,
     shard_prefix: str = "features", start_s: float = 0.0, end_s: float | None = None,
     address: str | None = None, mirror: str | None = None, fetch: bool = True, actors: int | None = None,
-    cpus_per_actor: float = 1, gpus_per_actor: float | None = None, videos_per_task: int = 4,
+    cpus_per_actor: float | None = None, gpus_per_actor: float | None = None, videos_per_task: int = 4,
     overwrite: bool = False, progress: bool | None = None,
 ) -> RayReport:
     """Extract ``videos`` (ids assigned) into yt8m shards in ``out`` on a Ray cluster.
@@ -338,8 +338,9 @@ def run_ray(
     ``address``: the cluster to join (None: ``$RAY_ADDRESS``, else a local Ray started for
     this call and stopped after it; a Ray already initialized in this process is used as
     is). ``actors``: the size of the actor pool (default: one per GPU when extracting on
-    CUDA, else one per ``cpus_per_actor`` CPUs of the cluster). ``gpus_per_actor``
-    (default: 1 on CUDA, else 0) is what each actor asks Ray for. ``videos_per_task``
+    CUDA, else one per ``cpus_per_actor`` CPUs of the cluster). ``cpus_per_actor``
+    (default: ``options.workers``, the decoding threads of each actor) and
+    ``gpus_per_actor`` (default: 1 on CUDA, else 0) are what each actor asks Ray for. ``videos_per_task``
     videos go to an actor at a time. ``overwrite`` redoes finished shards.
     """
     if shard_size < 1:
@@ -350,6 +351,8 @@ def run_ray(
         raise InputError("no input videos")
     ray = require_ray()
     started = time.perf_counter()
+    if cpus_per_actor is None:
+        cpus_per_actor = options.workers
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory (needed for yt8m shards)")
     out.mkdir(parents=True, exist_ok=True)
