@@ -217,3 +217,16 @@ def test_cli_joins_a_cluster(cluster, with_weights, run_cli, batch_inputs, local
     _assert_same_shards(out, local_shards)
     result = run_cli("extract", batch_inputs["csv"], "-o", out, "--engine", "ray", "--format", "npz")
     assert result.exit_code == 2 and "yt8m format only" in result.stderr
+
+
+@pytest.mark.ray
+@needs_ray
+def test_missing_weights_on_the_actors_stop_with_the_weights_message(cluster, batch_inputs, tmp_path) -> None:
+    from yt8m.errors import WeightsError
+    from yt8m.extraction.ray_engine import collect_ray_inputs, run_ray
+
+    # The autouse fixture left YT8M_HOME an empty cache: the actors cannot load the models.
+    with pytest.raises(WeightsError):
+        run_ray(collect_ray_inputs([batch_inputs["csv"]]), ExtractOptions(), tmp_path / "out",
+                shard_size=SHARD_SIZE, actors=1, fetch=False, progress=False)
+    assert not list((tmp_path / "out").glob("*.tfrecord"))

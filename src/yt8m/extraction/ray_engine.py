@@ -323,6 +323,21 @@ def _yt8m_cause(exc: BaseException) -> Yt8mError | None:
         if isinstance(e, Yt8mError):
             return e
         stack += [getattr(e, "cause", None), e.__cause__, e.__context__]
+    # An actor whose construction failed comes back as an ActorDiedError holding only the
+    # text of the traceback: take the yt8m error from its last line that names one.
+    import re
+
+    from yt8m import errors
+
+    found = re.findall(r"yt8m\.errors\.(\w+): (.*)", str(exc))
+    if found:
+        name, message = found[-1]
+        kind = getattr(errors, name, None)
+        if isinstance(kind, type) and issubclass(kind, Yt8mError):
+            try:
+                return kind(message)
+            except TypeError:  # an error class with other arguments
+                return Yt8mError(message)
     return None
 
 
