@@ -22,8 +22,8 @@ from yt8m.formats.tfrecord import read_records
 from yt8m.formats.yt8m_records import parse_record
 
 try:
-    import ray  # noqa: F401
-    import ray.data  # noqa: F401
+    import ray
+    import ray.data
 
     HAVE_RAY = True
 except ImportError:
@@ -119,7 +119,8 @@ def local_shards(tmp_path_factory, batch_inputs, weights_home) -> Path:
     out = tmp_path_factory.mktemp("local") / "shards"
     env = dict(os.environ, YT8M_HOME=str(weights_home))
     proc = subprocess.run([sys.executable, "-m", "yt8m", "extract", str(batch_inputs["csv"]), "-o", str(out),
-                           "--shard-size", str(SHARD_SIZE)], capture_output=True, text=True, env=env, timeout=600)
+                           "--shard-size", str(SHARD_SIZE)], capture_output=True, text=True, env=env,
+                          timeout=600, check=False)
     assert proc.returncode == 1, proc.stderr  # two videos fail
     return out
 
@@ -230,3 +231,34 @@ def test_missing_weights_on_the_actors_stop_with_the_weights_message(cluster, ba
         run_ray(collect_ray_inputs([batch_inputs["csv"]]), ExtractOptions(), tmp_path / "out",
                 shard_size=SHARD_SIZE, actors=1, fetch=False, progress=False)
     assert not list((tmp_path / "out").glob("*.tfrecord"))
+
+
+@pytest.mark.ray
+@needs_ray
+def test_a_killed_driver_resumes_keeping_the_shards_it_finished(
+        cluster, with_weights, batch_inputs, local_shards, tmp_path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from yt8m.extraction.ray_engine import SIDECAR_DIR
+
+    c, _ = cluster
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "yt8m", "extract", str(batch_inputs["csv"]), "-o", str(out), "--shard-size",
+           str(SHARD_SIZE), "--engine", "ray", "--ray-address", c.address, "--ray-actors", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not list((out / SIDECAR_DIR).glob("*.json")):
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = len(list((out / SIDECAR_DIR).glob("*.json")))
+    print(f"driver killed with {finished} shards finished")
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert rerun.returncode == 1, rerun.stderr
+    skipped = int(rerun.stderr.split(" skipped")[0].rsplit(", ", 1)[1])
+    assert skipped == SHARD_SIZE * finished if finished < 3 else skipped == 7
+    _assert_same_shards(out, local_shards)
+    assert not list(out.rglob("*.part"))

@@ -62,7 +62,7 @@ def require_ray() -> Any:
     """``import ray`` (with Ray Data), or one clear error naming the extra."""
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError:
         raise InputError("--engine ray needs Ray: pip install 'yt8m[ray]' (or pip install 'ray[data]>=2.60')") from None
     return ray
@@ -256,9 +256,8 @@ def _finished_shard(out: Path, shard: _Shard, settings: dict[str, Any]) -> dict[
     if (data.get("version") != _SIDECAR_VERSION or data.get("settings") != settings
             or data.get("videos") != _members(shard.members)):
         return None
-    if data.get("records", 0):
-        if not shard.path.is_file() or shard.path.stat().st_size != data.get("bytes"):
-            return None
+    if data.get("records", 0) and (not shard.path.is_file() or shard.path.stat().st_size != data.get("bytes")):
+        return None
     return data
 
 
