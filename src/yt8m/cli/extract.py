@@ -35,9 +35,17 @@ from yt8m.extraction.options import extract_options, options_from_cli
               help="Videos per TFRecord shard (yt8m format).")
 @click.option("--shard-prefix", default="features", show_default=True, help="Shard file name prefix.")
 @click.option("--overwrite", is_flag=True, help="Redo videos whose outputs exist (default: skip them).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine; ray: an actor pool on a Ray cluster (yt8m format; needs yt8m[ray]).")
+@click.option("--ray-address", default=None, metavar="ADDRESS",
+              help="Ray cluster to join (--engine ray). [default: $RAY_ADDRESS, else a local Ray]")
+@click.option("--ray-actors", type=click.IntRange(min=1), default=None,
+              help="Extraction actors (--engine ray), each asking for --workers CPUs. "
+                   "[default: one per GPU on cuda, else as many as the CPUs allow]")
 def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, start_s: float | None,
             end_s: float | None, metadata_path: Path | None, id_from: str, shard_size: int, shard_prefix: str,
-            overwrite: bool, **extraction: Any) -> None:
+            overwrite: bool, engine: str, ray_address: str | None, ray_actors: int | None,
+            **extraction: Any) -> None:
     """Extract YouTube-8M features from INPUTS: video files, directories or manifest CSVs.
 
     Per second of video: 1024 PCA'd Inception v3 features and 128 PCA'd VGGish audio
@@ -61,6 +69,14 @@ def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, star
         raise click.UsageError("give at least one INPUT (a video, a directory or a manifest .csv)")
     if start_s is not None and end_s is not None and start_s >= end_s:
         raise InputError(f"The clip start time ({start_s:g} s) must be less than the clip end time ({end_s:g} s).")
+    if engine == "ray":
+        from yt8m.extraction.ray_engine import run_ray_cli
+
+        if fmt not in (None, "yt8m"):
+            raise InputError("--engine ray writes the yt8m format only")
+        return run_ray_cli(inputs, output=output, options=options, mirror=mirror, id_from=id_from,
+                           shard_size=shard_size, shard_prefix=shard_prefix, start_s=start_s, end_s=end_s,
+                           overwrite=overwrite, address=ray_address, actors=ray_actors)
     videos = collect_inputs(list(inputs))
     fmt = fmt or ("mediapipe" if len(videos) == 1 else "yt8m")
     videos = assign_ids(videos, id_from)  # type: ignore[arg-type]

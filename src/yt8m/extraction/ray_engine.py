@@ -1,0 +1,529 @@
+"""``yt8m extract --engine ray``: the yt8m-format batch run spread over a Ray cluster.
+
+The driver (this process) expands the inputs, decides which shards are still to do, and
+hands the videos of those shards to Ray Data as a dataset of small rows (position, path,
+id, labels). ``map_batches`` runs them through a pool of actors, each holding one
+:class:`~yt8m.extraction.scheduler.Extractor` (models loaded once per actor; one GPU per
+actor when extracting on CUDA). An actor sends back, per video, only the serialized
+quantized record (about 1.2 kB per video second) or the reason it failed: frames never
+leave the actor. The driver groups the records by shard and writes each shard atomically
+once all its videos are back, so the output is the local engine's, file for file:
+
+* ``OUT/<prefix>-NNNNN-of-NNNNN.tfrecord``, shard ``k`` holding the videos at input
+  positions ``[k*S, (k+1)*S)`` in input order, failed videos left out;
+* ``OUT/failures.csv`` (``path,reason``), as the local engine writes it;
+* ``OUT/.yt8m-ray/<shard>.json``, one sidecar per finished shard: the feature settings,
+  the clip window, and the path, id and labels of every member. A rerun skips a shard
+  whose sidecar matches the run (and whose file has the recorded size) and redoes the
+  others, so a changed input list or changed settings is never mistaken for finished.
+
+Ray is imported only here, and only when this engine is used (``pip install 'yt8m[ray]'``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from yt8m._files import atomic_write, write_bytes_atomic
+from yt8m.errors import InputError, Yt8mError
+from yt8m.extraction.inputs import IdFrom, VideoInput, assign_ids, collect_inputs
+from yt8m.extraction.options import ExtractOptions
+
+if TYPE_CHECKING:
+    import ray.data
+
+log = logging.getLogger(__name__)
+
+FAILURES_FILE = "failures.csv"
+#: Folder of the shard sidecars inside the output folder.
+SIDECAR_DIR = ".yt8m-ray"
+_SIDECAR_VERSION = 1
+#: Environment variables handed to the actors when set on the driver.
+_FORWARDED_ENV = ("YT8M_HOME", "YT8M_MIRROR")
+#: Test hook: an actor that finds this variable set to a path that does not exist yet
+#: creates that file and dies (os._exit) in the middle of its first batch, as a crashed
+#: worker would. Ray restarts the actor and retries the batch.
+CRASH_ONCE_ENV = "YT8M_RAY_CRASH_ONCE"
+
+
+def require_ray() -> Any:
+    """``import ray`` (with Ray Data), or one clear error naming the extra."""
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise InputError("--engine ray needs Ray: pip install 'yt8m[ray]' (or pip install 'ray[data]>=2.60')") from None
+    return ray
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+def read_parquet_manifest(path: Path) -> list[VideoInput]:
+    """Read a Parquet manifest: a ``path`` column, optional ``id`` and ``labels`` columns.
+
+    Paths are relative to the manifest's folder; ``labels`` is a list of integers or a
+    ``1;2;3`` string. Rows with an ``id`` keep it whatever ``--id-from`` says.
+    """
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(f"{path}: reading Parquet manifests needs pyarrow (pip install 'yt8m[ray]')") from None
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several kinds for unreadable files
+        raise InputError(f"{path}: cannot read the Parquet manifest ({exc})") from None
+    if "path" not in table.column_names:
+        raise InputError(f"{path}: a Parquet manifest needs a 'path' column (has {', '.join(table.column_names)})")
+    paths = table.column("path").to_pylist()
+    ids = table.column("id").to_pylist() if "id" in table.column_names else [None] * len(paths)
+    labels = table.column("labels").to_pylist() if "labels" in table.column_names else [None] * len(paths)
+    out = []
+    for row, (p, vid, lab) in enumerate(zip(paths, ids, labels), 1):
+        if p is None or not str(p).strip():
+            continue
+        if lab is None:
+            parsed: tuple[int, ...] = ()
+        elif isinstance(lab, str):
+            try:
+                parsed = tuple(int(x) for x in lab.replace(",", ";").split(";") if x.strip())
+            except ValueError:
+                raise InputError(f"{path}: row {row}: labels must be integers, got {lab!r}") from None
+        else:
+            parsed = tuple(int(x) for x in lab)
+        video = Path(str(p).strip())
+        out.append(VideoInput(video if video.is_absolute() else path.parent / video, parsed,
+                              video_id="" if vid is None else str(vid)))
+    if not out:
+        raise InputError(f"{path}: manifest lists no videos")
+    return out
+
+
+def collect_ray_inputs(inputs: list[Path], id_from: IdFrom = "stem") -> list[VideoInput]:
+    """:func:`~yt8m.extraction.inputs.collect_inputs` plus Parquet manifests, ids assigned.
+
+    Ids given by a Parquet manifest are kept; the others follow ``id_from``.
+    """
+    videos: list[VideoInput] = []
+    for item in inputs:
+        videos += read_parquet_manifest(item) if item.suffix.lower() == ".parquet" else collect_inputs([item])
+    if not videos:
+        raise InputError("no input videos")
+    given = [v.video_id for v in videos]
+    videos = assign_ids([VideoInput(v.path, v.labels, i) for i, v in enumerate(videos)], id_from)
+    videos = [VideoInput(v.path, v.labels, v.index, g or v.video_id) for v, g in zip(videos, given)]
+    seen: dict[str, Path] = {}
+    for v in videos:
+        if v.video_id in seen and seen[v.video_id] != v.path:
+            raise InputError(f"two videos would get the id {v.video_id!r} ({seen[v.video_id]} and {v.path})")
+        seen[v.video_id] = v.path
+    return videos
+
+
+# --- the actors -------------------------------------------------------------------------------
+
+class _ExtractActor:
+    """One Extractor per actor; ``__call__`` extracts a batch of videos into records."""
+
+    def __init__(self, options: dict[str, Any], mirror: str | None, env: dict[str, str], start_us: int,
+                 end_us: int | None, fetch: bool) -> None:
+        os.environ.update(env)
+        from yt8m.extraction.scheduler import Extractor
+
+        self.extractor = Extractor(ExtractOptions(**options), fetch=fetch, mirror=mirror)
+        self.start_us, self.end_us = start_us, end_us
+        try:
+            import ray
+
+            self.node = ray.get_runtime_context().get_node_id()
+        except Exception:  # outside Ray (tests of the class itself)
+            self.node = ""
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        from yt8m.extraction.scheduler import Job
+
+        crash = os.environ.get(CRASH_ONCE_ENV)
+        indices = [int(i) for i in batch["index"]]
+        given = {i: str(p) for i, p in zip(indices, batch["path"])}
+        ids = {i: str(v) for i, v in zip(indices, batch["video_id"])}
+        labels = {i: [int(x) for x in lab] for i, lab in zip(indices, batch["labels"])}
+        jobs = [Job(Path(p), self.start_us, self.end_us, key=i) for i, p in zip(indices, batch["abs_path"])]
+        rows: dict[int, dict[str, Any]] = {}
+
+        def failed(index: int, reason: str, seconds: float = 0.0) -> dict[str, Any]:
+            absolute = str(jobs[indices.index(index)].path)
+            return {"ok": False, "record": b"", "reason": reason.replace(absolute, given[index]),
+                    "video_seconds": 0, "seconds": seconds, "notes": "[]"}
+
+        try:
+            for result in self.extractor.run(jobs):
+                index = int(result.job.key)  # type: ignore[arg-type]
+                if crash and not os.path.exists(crash):
+                    Path(crash).write_text("crashed once\n")
+                    os._exit(1)
+                if result.error is not None or result.features is None:
+                    rows[index] = failed(index, str(result.error), result.seconds)
+                    continue
+                try:
+                    features = result.features
+                    notes = list(features.notes) + list(features.aligned_audio()[1])
+                    record = features.to_frame_record(ids[index], labels[index]).SerializeToString(deterministic=True)
+                except Yt8mError as exc:
+                    rows[index] = failed(index, str(exc), result.seconds)
+                    continue
+                except Exception as exc:  # one bad video must not fail the block
+                    rows[index] = failed(index, f"{given[index]}: {type(exc).__name__}: {exc}", result.seconds)
+                    continue
+                rows[index] = {"ok": True, "record": record, "reason": "", "video_seconds": features.num_seconds,
+                               "seconds": result.seconds, "notes": json.dumps(notes)}
+        except Exception as exc:  # the models themselves failed (out of memory, ...): say it per video
+            log.warning("extraction failed on a batch: %s", exc, exc_info=True)
+            for index in indices:
+                rows.setdefault(index, failed(index, f"{given[index]}: {type(exc).__name__}: {exc}"))
+        for index in indices:  # a job the extractor never answered (should not happen)
+            rows.setdefault(index, failed(index, f"{given[index]}: no result from the extractor"))
+        out: dict[str, Any] = {"index": np.asarray(indices, np.int64)}
+        for name in ("ok", "record", "reason", "video_seconds", "seconds", "notes"):
+            values = [rows[i][name] for i in indices]
+            out[name] = np.asarray(values, dtype=object if name == "record" else None)
+        out["node"] = np.asarray([self.node] * len(indices))
+        return out
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+@dataclass
+class RayReport:
+    """What a Ray run did (the fields the CLI summary reads are those of the local report)."""
+
+    done: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    failed_earlier: list[tuple[Path, str]] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+    video_seconds: int = 0
+    notes: list[str] = field(default_factory=list)
+    shards_skipped: int = 0
+    shards_written: int = 0
+    actors: int = 0
+    nodes: set[str] = field(default_factory=set)  # the Ray node ids whose actors extracted videos
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class _Shard:
+    number: int
+    path: Path
+    members: list[VideoInput]
+    records: dict[int, bytes] = field(default_factory=dict)
+    failures: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.records) + len(self.failures) == len(self.members)
+
+
+def _sidecar_path(out: Path, shard_path: Path) -> Path:
+    return out / SIDECAR_DIR / f"{shard_path.name}.json"
+
+
+def _settings(options: ExtractOptions, start_us: int, end_us: int | None) -> dict[str, Any]:
+    return {"features": options.feature_settings(), "start_us": start_us, "end_us": end_us}
+
+
+def _members(videos: list[VideoInput]) -> list[list[Any]]:
+    return [[str(v.path.absolute()), v.video_id, list(v.labels)] for v in videos]
+
+
+def _finished_shard(out: Path, shard: _Shard, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The sidecar of ``shard`` when it says the shard is done with these videos and settings."""
+    sidecar = _sidecar_path(out, shard.path)
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if (data.get("version") != _SIDECAR_VERSION or data.get("settings") != settings
+            or data.get("videos") != _members(shard.members)):
+        return None
+    if data.get("records", 0) and (not shard.path.is_file() or shard.path.stat().st_size != data.get("bytes")):
+        return None
+    return data
+
+
+def _write_shard(out: Path, shard: _Shard, settings: dict[str, Any]) -> bool:
+    """Write a complete shard (atomically) and then its sidecar; False when all its videos failed."""
+    records = [shard.records[v.index] for v in shard.members if v.index in shard.records]
+    if records:
+        from yt8m.formats.tfrecord import TFRecordWriter
+
+        with TFRecordWriter(shard.path) as writer:
+            for record in records:
+                writer.write(record)
+    else:
+        shard.path.unlink(missing_ok=True)  # every video failed: no empty shard, as locally
+    sidecar = {
+        "version": _SIDECAR_VERSION, "shard": shard.path.name, "settings": settings,
+        "videos": _members(shard.members), "records": len(records),
+        "bytes": shard.path.stat().st_size if records else 0,
+        "failures": [[str(v.path), shard.failures[v.index]] for v in shard.members if v.index in shard.failures],
+    }
+    write_bytes_atomic(_sidecar_path(out, shard.path), json.dumps(sidecar, indent=1).encode())
+    return bool(records)
+
+
+def _write_failures(out: Path, failures: dict[str, str]) -> None:
+    path = out / FAILURES_FILE
+    if not failures:
+        path.unlink(missing_ok=True)
+        return
+    buffer = io.StringIO()
+    buffer.write("path,reason\n")
+    writer = csv.writer(buffer, lineterminator="\n")
+    for p, r in sorted(failures.items()):
+        writer.writerow([p, r])
+    with atomic_write(path) as handle:
+        handle.write(buffer.getvalue().encode("utf-8"))
+
+
+def _connect(ray: Any, address: str | None) -> bool:
+    """Join the cluster at ``address`` (or start a local Ray); True when this call started it."""
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if address is None and not os.environ.get("RAY_ADDRESS"):
+        kwargs["include_dashboard"] = False
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise InputError(f"cannot reach the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: {exc}") from None
+    return True
+
+
+def _yt8m_cause(exc: BaseException) -> Yt8mError | None:
+    """The yt8m error behind a Ray error (actor construction failing on missing weights...)."""
+    seen = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, Yt8mError):
+            return e
+        stack += [getattr(e, "cause", None), e.__cause__, e.__context__]
+    # An actor whose construction failed comes back as an ActorDiedError holding only the
+    # text of the traceback: take the yt8m error from its last line that names one.
+    import re
+
+    from yt8m import errors
+
+    found = re.findall(r"yt8m\.errors\.(\w+): (.*)", str(exc))
+    if found:
+        name, message = found[-1]
+        kind = getattr(errors, name, None)
+        if isinstance(kind, type) and issubclass(kind, Yt8mError):
+            try:
+                return kind(message)
+            except TypeError:  # an error class with other arguments
+                return Yt8mError(message)
+    return None
+
+
+def run_ray(
+    videos: list[VideoInput], options: ExtractOptions, out: Path, *, shard_size: int = 100,
+    shard_prefix: str = "features", start_s: float = 0.0, end_s: float | None = None,
+    address: str | None = None, mirror: str | None = None, fetch: bool = True, actors: int | None = None,
+    cpus_per_actor: float | None = None, gpus_per_actor: float | None = None, videos_per_task: int = 4,
+    overwrite: bool = False, progress: bool | None = None,
+) -> RayReport:
+    """Extract ``videos`` (ids assigned) into yt8m shards in ``out`` on a Ray cluster.
+
+    ``address``: the cluster to join (None: ``$RAY_ADDRESS``, else a local Ray started for
+    this call and stopped after it; a Ray already initialized in this process is used as
+    is). ``actors``: the size of the actor pool (default: one per GPU when extracting on
+    CUDA, else one per ``cpus_per_actor`` CPUs of the cluster). ``cpus_per_actor``
+    (default: ``options.workers``, the decoding threads of each actor) and
+    ``gpus_per_actor`` (default: 1 on CUDA, else 0) are what each actor asks Ray for. ``videos_per_task``
+    videos go to an actor at a time. ``overwrite`` redoes finished shards.
+    """
+    if shard_size < 1:
+        raise InputError(f"--shard-size must be >= 1, got {shard_size}")
+    if videos_per_task < 1:
+        raise InputError(f"videos per task must be >= 1, got {videos_per_task}")
+    if not videos:
+        raise InputError("no input videos")
+    ray = require_ray()
+    started = time.perf_counter()
+    if cpus_per_actor is None:
+        cpus_per_actor = options.workers
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory (needed for yt8m shards)")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SIDECAR_DIR).mkdir(exist_ok=True)
+    for stale in list(out.glob(f".{shard_prefix}-*.tfrecord.*.part")) + list((out / SIDECAR_DIR).glob(".*.part")):
+        stale.unlink(missing_ok=True)  # unfinished atomic writes of a killed run
+    start_us = round(start_s * 1e6)
+    end_us = None if end_s is None else round(end_s * 1e6)
+    settings = _settings(options, start_us, end_us)
+    count = (len(videos) + shard_size - 1) // shard_size
+    shards = [_Shard(k, out / f"{shard_prefix}-{k:05d}-of-{count:05d}.tfrecord",
+                     videos[k * shard_size:(k + 1) * shard_size]) for k in range(count)]
+    report = RayReport()
+    failures: dict[str, str] = {}
+    todo: list[_Shard] = []
+    for shard in shards:
+        done = None if overwrite else _finished_shard(out, shard, settings)
+        if done is None:
+            todo.append(shard)
+            continue
+        report.shards_skipped += 1
+        report.skipped += [v.path for v in shard.members]
+        for p, r in done.get("failures", []):
+            failures[p] = r
+            report.failed_earlier.append((Path(p), r))
+    if todo:
+        _run_shards(ray, todo, options, out, settings, report, failures, address=address, mirror=mirror,
+                    fetch=fetch, actors=actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor,
+                    videos_per_task=videos_per_task, progress=progress, start_us=start_us, end_us=end_us)
+    _write_failures(out, failures)
+    report.elapsed_s = time.perf_counter() - started
+    return report
+
+
+def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, out: Path, settings: dict[str, Any],
+                report: RayReport, failures: dict[str, str], *, address: str | None, mirror: str | None,
+                fetch: bool, actors: int | None, cpus_per_actor: float, gpus_per_actor: float | None,
+                videos_per_task: int, progress: bool | None, start_us: int, end_us: int | None) -> None:
+    import pyarrow as pa
+    from tqdm import tqdm
+
+    from yt8m.extraction.options import check_device
+
+    if gpus_per_actor is None:
+        gpus_per_actor = 1.0 if check_device(options.device).type == "cuda" else 0.0
+    members = [v for shard in todo for v in shard.members]
+    by_index = {v.index: shard for shard in todo for v in shard.members}
+    video_of = {v.index: v for v in members}
+    started_ray = _connect(ray, address)
+    if started_ray and fetch:  # a local Ray shares this machine's cache: fetch once, not once per actor
+        from yt8m.weights.store import ensure_models
+
+        ensure_models(("inception", "inception-pca") + (("vggish", "vggish-pca") if options.audio else ()),
+                      fetch=True, mirror=mirror)
+    try:
+        resources = ray.cluster_resources()
+        if actors is None:
+            if gpus_per_actor > 0:
+                actors = int(resources.get("GPU", 0) // gpus_per_actor)
+                if actors < 1:
+                    raise InputError(f"the Ray cluster has no GPU for --device {options.device} "
+                                     f"(resources: {resources})")
+            else:
+                actors = max(1, int(resources.get("CPU", 1) // cpus_per_actor))
+        tasks = (len(members) + videos_per_task - 1) // videos_per_task
+        actors = max(1, min(actors, tasks))
+        report.actors = actors
+
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        ctx.print_on_execution_start = False
+        blocks = []
+        for i in range(0, len(members), videos_per_task):
+            chunk = members[i:i + videos_per_task]
+            blocks.append(pa.table({
+                "index": pa.array([v.index for v in chunk], pa.int64()),
+                "path": pa.array([str(v.path) for v in chunk], pa.string()),
+                "abs_path": pa.array([str(v.path.absolute()) for v in chunk], pa.string()),
+                "video_id": pa.array([v.video_id for v in chunk], pa.string()),
+                "labels": pa.array([list(v.labels) for v in chunk], pa.list_(pa.int64())),
+            }))
+        env = {k: os.environ[k] for k in _FORWARDED_ENV + (CRASH_ONCE_ENV,) if k in os.environ}
+        ds: ray.data.Dataset = ray.data.from_arrow(blocks).map_batches(
+            _ExtractActor, batch_size=videos_per_task, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            fn_constructor_kwargs={"options": options.__dict__.copy(), "mirror": mirror, "env": env,
+                                   "start_us": start_us, "end_us": end_us, "fetch": fetch},
+            num_cpus=cpus_per_actor, num_gpus=gpus_per_actor or None)
+        show = sys.stderr.isatty() if progress is None else progress
+        t0 = time.perf_counter()
+        seen: set[int] = set()
+        with tqdm(total=len(members), unit="video", disable=not show, desc="extract (ray)",
+                  dynamic_ncols=True) as bar:
+            try:
+                for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
+                    for row in range(len(batch["index"])):
+                        index = int(batch["index"][row])
+                        if index in seen or index not in video_of:
+                            continue  # a retried task's duplicate: keep the first answer
+                        seen.add(index)
+                        video, shard = video_of[index], by_index[index]
+                        if batch["node"][row]:
+                            report.nodes.add(str(batch["node"][row]))
+                        if bool(batch["ok"][row]):
+                            shard.records[index] = bytes(batch["record"][row])
+                            report.done.append(video.path)
+                            report.video_seconds += int(batch["video_seconds"][row])
+                            report.notes += [f"{video.path}: {n}" for n in json.loads(str(batch["notes"][row]))]
+                        else:
+                            reason = str(batch["reason"][row])
+                            shard.failures[index] = reason
+                            failures[str(video.path)] = reason
+                            report.failed.append((video.path, reason))
+                            print(f"yt8m: failed: {reason}", file=sys.stderr)
+                        bar.update(1)
+                        if shard.complete:
+                            if _write_shard(out, shard, settings):
+                                report.outputs.append(shard.path)
+                            report.shards_written += 1
+                            shard.records.clear()  # written: free the memory
+                    rate = report.video_seconds / max(time.perf_counter() - t0, 1e-9)
+                    bar.set_postfix_str(f"{rate:.1f} video-s/s, {len(report.failed)} failed", refresh=False)
+            except Exception as exc:
+                cause = _yt8m_cause(exc)
+                if cause is not None:
+                    raise cause from None
+                raise Yt8mError(f"the Ray run failed: {str(exc).strip().splitlines()[0] if str(exc) else exc!r}") from exc
+        missing = [v.path for v in members if v.index not in seen]
+        if missing:  # Ray said the run ended without these: never silently short
+            raise Yt8mError(f"the Ray run ended without {len(missing)} videos (first: {missing[0]}); rerun to finish")
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def run_ray_cli(inputs: Iterable[Path], *, output: Path | None, options: ExtractOptions, mirror: str | None,
+                id_from: str, shard_size: int, shard_prefix: str, start_s: float | None, end_s: float | None,
+                overwrite: bool, address: str | None, actors: int | None = None) -> None:
+    """``yt8m extract --engine ray``: run, print the summary line, raise when videos failed."""
+    import click
+
+    require_ray()
+    videos = collect_ray_inputs(list(inputs), id_from)  # type: ignore[arg-type]
+    out = output or Path("features")
+    report = run_ray(videos, options, out, shard_size=shard_size, shard_prefix=shard_prefix,
+                     start_s=start_s or 0.0, end_s=end_s, address=address, mirror=mirror, actors=actors,
+                     overwrite=overwrite)
+    rate = f", {report.video_seconds / report.elapsed_s:.1f} video-s/s" if report.video_seconds else ""
+    earlier = f" (and {len(report.failed_earlier)} in an earlier run)" if report.failed_earlier else ""
+    click.echo(f"{len(report.done)} extracted ({report.video_seconds} video-seconds in {report.elapsed_s:.1f} s"
+               f"{rate}), {len(report.skipped)} skipped (already done), {len(report.failed)} failed{earlier} "
+               f"-> {out} [ray: {report.actors} actors, {report.shards_written} shards written, "
+               f"{report.shards_skipped} skipped]", err=True)
+    failed = len(report.failed) + len(report.failed_earlier)
+    if failed:
+        raise _SomeFailed(f"{failed} of {len(videos)} videos failed; see {out / FAILURES_FILE}")
+
+
+class _SomeFailed(InputError):
+    exit_code = 1

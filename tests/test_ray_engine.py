@@ -1,0 +1,264 @@
+"""yt8m extract --engine ray, on a small local Ray cluster of several nodes.
+
+The cluster (module scope): a head and one more node with one CPU each, and a node
+declaring one GPU (torch still runs on its CPU), so that the GPU actor scheduling path is
+used. The Ray engine's shards are compared with the local engine's on the same inputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import media_factory as mf
+from yt8m.errors import InputError
+from yt8m.extraction.options import ExtractOptions
+from yt8m.formats.tfrecord import read_records
+from yt8m.formats.yt8m_records import parse_record
+
+try:
+    import ray
+    import ray.data
+
+    HAVE_RAY = True
+except ImportError:
+    HAVE_RAY = False
+
+needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="Ray is not installed (pip install 'yt8m[ray]')")
+SHARD_SIZE = 3
+_MB = 1024 * 1024
+
+
+# --- without a cluster ------------------------------------------------------------------------
+
+def test_missing_ray_is_one_clear_error(monkeypatch) -> None:
+    from yt8m.extraction import ray_engine
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(InputError, match=r"yt8m\[ray\]"):
+        ray_engine.require_ray()
+
+
+def test_parquet_manifest_paths_ids_and_labels(tmp_path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from yt8m.extraction.ray_engine import collect_ray_inputs
+
+    (tmp_path / "videos").mkdir()
+    pq.write_table(pa.table({"path": ["videos/a.mp4", "videos/b.mp4", "/abs/c.mp4"],
+                             "id": ["A", None, "C"], "labels": [[1, 2], [], None]}), tmp_path / "m.parquet")
+    pq.write_table(pa.table({"path": ["d.mp4"], "labels": ["4;5"]}), tmp_path / "n.parquet")
+    videos = collect_ray_inputs([tmp_path / "m.parquet", tmp_path / "n.parquet"], "stem")
+    assert [(v.path, v.video_id, v.labels, v.index) for v in videos] == [
+        (tmp_path / "videos/a.mp4", "A", (1, 2), 0), (tmp_path / "videos/b.mp4", "b", (), 1),
+        (Path("/abs/c.mp4"), "C", (), 2), (tmp_path / "d.mp4", "d", (4, 5), 3)]
+    pq.write_table(pa.table({"file": ["x.mp4"]}), tmp_path / "bad.parquet")
+    with pytest.raises(InputError, match="'path' column"):
+        collect_ray_inputs([tmp_path / "bad.parquet"])
+
+
+# --- on a cluster -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cluster():
+    if not HAVE_RAY:
+        pytest.skip("Ray is not installed (pip install 'yt8m[ray]')")
+    from ray.cluster_utils import Cluster
+
+    store = 200 * _MB
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": store,
+                                                      "include_dashboard": False})
+    c.add_node(num_cpus=1, object_store_memory=store)
+    gpu_node = c.add_node(num_cpus=1, num_gpus=1, object_store_memory=store)
+    ray.init(address=c.address, logging_level="WARNING", log_to_driver=False)
+    c.wait_for_nodes()
+    try:
+        yield c, gpu_node.node_id
+    finally:
+        ray.shutdown()
+        c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def batch_inputs(tmp_path_factory, media) -> dict[str, Path]:
+    """Five tiny videos and two broken ones, as a CSV manifest and as a Parquet manifest."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d = tmp_path_factory.mktemp("ray_inputs")
+    rows = []
+    for i in range(5):
+        video = mf.make_video(d / f"v{i}.mp4", duration_s=1.0 + (i % 3), fps=5, width=64, height=48,
+                              audio=None if i == 3 else mf.AudioSpec(sample_rate=16000, layout="mono"))
+        rows.append((video.name, [i, 100 + i]))
+    (d / "broken.mp4").write_bytes(media["truncated"].read_bytes())
+    (d / "notes.mp4").write_text("not a video\n")
+    rows.insert(2, ("broken.mp4", [7]))
+    rows.append(("notes.mp4", []))
+    with open(d / "manifest.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        for name, labels in rows:
+            writer.writerow([name, ";".join(map(str, labels))])
+    pq.write_table(pa.table({"path": [n for n, _ in rows], "labels": [lab for _, lab in rows]}),
+                   d / "manifest.parquet")
+    return {"csv": d / "manifest.csv", "parquet": d / "manifest.parquet"}
+
+
+@pytest.fixture(scope="module")
+def local_shards(tmp_path_factory, batch_inputs, weights_home) -> Path:
+    """The local engine's output on the same inputs (through the CLI)."""
+    import os
+    import subprocess
+
+    out = tmp_path_factory.mktemp("local") / "shards"
+    env = dict(os.environ, YT8M_HOME=str(weights_home))
+    proc = subprocess.run([sys.executable, "-m", "yt8m", "extract", str(batch_inputs["csv"]), "-o", str(out),
+                           "--shard-size", str(SHARD_SIZE)], capture_output=True, text=True, env=env,
+                          timeout=600, check=False)
+    assert proc.returncode == 1, proc.stderr  # two videos fail
+    return out
+
+
+def _shard_files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.glob("*.tfrecord"))}
+
+
+def _assert_same_shards(ours: Path, local: Path) -> None:
+    theirs = _shard_files(local)
+    mine = _shard_files(ours)
+    assert sorted(mine) == sorted(theirs)
+    equal = total = 0
+    for name in theirs:
+        a = [parse_record(r) for r in read_records(local / name)]
+        b = [parse_record(r) for r in read_records(ours / name)]
+        assert [(r.video_id, list(r.labels), r.num_seconds) for r in b] == \
+               [(r.video_id, list(r.labels), r.num_seconds) for r in a], name
+        for ra, rb in zip(a, b):
+            for key in ("rgb", "audio"):
+                x = np.asarray(getattr(ra, key), np.int16)
+                y = np.asarray(getattr(rb, key), np.int16)
+                assert x.shape == y.shape
+                assert np.abs(x - y).max(initial=0) <= 1, (name, ra.video_id, key)
+                equal += int((x == y).sum())
+                total += x.size
+    assert total and equal / total >= 0.999, equal / total
+    assert (ours / "failures.csv").read_text() == (local / "failures.csv").read_text()
+
+
+@pytest.mark.ray
+@needs_ray
+def test_ray_shards_match_local_engine_on_gpu_actors_and_rerun_is_a_no_op(
+        cluster, with_weights, batch_inputs, local_shards, tmp_path) -> None:
+    from yt8m.extraction.ray_engine import SIDECAR_DIR, collect_ray_inputs, run_ray
+
+    _, gpu_node = cluster
+    out = tmp_path / "ray"
+    videos = collect_ray_inputs([batch_inputs["parquet"]])
+    # device cpu, but one "GPU" per actor: the actors go to the node that declares one.
+    report = run_ray(videos, ExtractOptions(), out, shard_size=SHARD_SIZE, gpus_per_actor=1, videos_per_task=2,
+                     fetch=False, progress=False)
+    assert report.actors == 1 and report.nodes == {gpu_node}
+    assert len(report.done) == 5 and len(report.failed) == 2 and report.shards_written == 3
+    _assert_same_shards(out, local_shards)
+    # Shard 2 holds only the text file: no shard file (as locally), but a sidecar saying so.
+    sidecars = sorted((out / SIDECAR_DIR).glob("*.json"))
+    assert len(sidecars) == 3 and len(_shard_files(out)) == 2
+    assert json.loads(sidecars[0].read_text())["failures"][0][1]  # the broken video and its reason
+    assert json.loads(sidecars[2].read_text())["records"] == 0
+
+    # A rerun: no work, the same bytes, files untouched.
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.glob("*.tfrecord")}
+    again = run_ray(videos, ExtractOptions(), out, shard_size=SHARD_SIZE, gpus_per_actor=1, fetch=False,
+                    progress=False)
+    assert again.done == [] and again.shards_skipped == 3 and again.shards_written == 0
+    assert len(again.failed_earlier) == 2
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.glob("*.tfrecord")} == before
+    _assert_same_shards(out, local_shards)
+
+    # A changed input list is not taken for finished: new labels for one video redo its shard only.
+    changed = [v if v.index != 4 else type(v)(v.path, (99,), v.index, v.video_id) for v in videos]
+    redo = run_ray(changed, ExtractOptions(), out, shard_size=SHARD_SIZE, gpus_per_actor=1, fetch=False,
+                   progress=False)
+    assert redo.shards_skipped == 2 and redo.shards_written == 1 and len(redo.done) == 3
+    labels = {r.video_id: list(r.labels) for p in out.glob("*.tfrecord") for r in map(parse_record, read_records(p))}
+    assert labels["v3"] == [99]
+
+
+@pytest.mark.ray
+@needs_ray
+def test_actor_crash_mid_run_loses_and_duplicates_nothing(
+        cluster, with_weights, batch_inputs, local_shards, tmp_path, monkeypatch) -> None:
+    from yt8m.extraction.ray_engine import CRASH_ONCE_ENV, collect_ray_inputs, run_ray
+
+    marker = tmp_path / "crashed"
+    monkeypatch.setenv(CRASH_ONCE_ENV, str(marker))
+    out = tmp_path / "ray"
+    report = run_ray(collect_ray_inputs([batch_inputs["csv"]]), ExtractOptions(), out, shard_size=SHARD_SIZE,
+                     actors=2, videos_per_task=2, fetch=False, progress=False)
+    assert marker.is_file()  # an actor did die in the middle of a batch
+    assert len(report.done) == 5 and len(report.failed) == 2
+    _assert_same_shards(out, local_shards)
+
+
+@pytest.mark.ray
+@needs_ray
+def test_cli_joins_a_cluster(cluster, with_weights, run_cli, batch_inputs, local_shards, tmp_path) -> None:
+    c, _ = cluster
+    out = tmp_path / "cli"
+    result = run_cli("extract", batch_inputs["csv"], "-o", out, "--shard-size", SHARD_SIZE, "--engine", "ray",
+                     "--ray-address", c.address, "--ray-actors", "1")
+    assert result.exit_code == 1, result.stderr  # two videos failed
+    assert "5 extracted" in result.stderr and "2 failed" in result.stderr, result.stderr
+    _assert_same_shards(out, local_shards)
+    result = run_cli("extract", batch_inputs["csv"], "-o", out, "--engine", "ray", "--format", "npz")
+    assert result.exit_code == 2 and "yt8m format only" in result.stderr
+
+
+@pytest.mark.ray
+@needs_ray
+def test_missing_weights_on_the_actors_stop_with_the_weights_message(cluster, batch_inputs, tmp_path) -> None:
+    from yt8m.errors import WeightsError
+    from yt8m.extraction.ray_engine import collect_ray_inputs, run_ray
+
+    # The autouse fixture left YT8M_HOME an empty cache: the actors cannot load the models.
+    with pytest.raises(WeightsError):
+        run_ray(collect_ray_inputs([batch_inputs["csv"]]), ExtractOptions(), tmp_path / "out",
+                shard_size=SHARD_SIZE, actors=1, fetch=False, progress=False)
+    assert not list((tmp_path / "out").glob("*.tfrecord"))
+
+
+@pytest.mark.ray
+@needs_ray
+def test_a_killed_driver_resumes_keeping_the_shards_it_finished(
+        cluster, with_weights, batch_inputs, local_shards, tmp_path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from yt8m.extraction.ray_engine import SIDECAR_DIR
+
+    c, _ = cluster
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "yt8m", "extract", str(batch_inputs["csv"]), "-o", str(out), "--shard-size",
+           str(SHARD_SIZE), "--engine", "ray", "--ray-address", c.address, "--ray-actors", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not list((out / SIDECAR_DIR).glob("*.json")):
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = len(list((out / SIDECAR_DIR).glob("*.json")))
+    print(f"driver killed with {finished} shards finished")
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert rerun.returncode == 1, rerun.stderr
+    skipped = int(rerun.stderr.split(" skipped")[0].rsplit(", ", 1)[1])
+    assert skipped == SHARD_SIZE * finished if finished < 3 else skipped == 7
+    _assert_same_shards(out, local_shards)
+    assert not list(out.rglob("*.part"))
