@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from yt8m.features.quantize import quantize
+from yt8m.formats.quantize import quantize
 from yt8m.formats.tfrecord import write_records
 from yt8m.formats.yt8m_records import make_frame_record
 from yt8m.train import RECIPES, TrainOptions, train

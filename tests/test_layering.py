@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("features",),
     ("extraction",),
     ("inference",),
+    ("train",),
     ("render",),
     ("web",),
     ("cli", "__main__"),

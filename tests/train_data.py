@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yt8m.features.quantize import dequantize, quantize
+from yt8m.formats.quantize import dequantize, quantize
 from yt8m.formats.tfrecord import write_records
 from yt8m.formats.yt8m_records import make_frame_record
 

@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from yt8m.errors import InputError
-from yt8m.features.quantize import dequantize
+from yt8m.formats.quantize import dequantize
 from yt8m.formats.tfrecord import iter_records
 from yt8m.formats.yt8m_records import AUDIO_DIM, RGB_DIM, DatasetRecord, parse_record
 
