@@ -497,3 +497,13 @@ def test_cli_bad_inputs_exit_2_with_one_line(media, tmp_path, capsys, case):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("yt8m: error: ")
     assert not out.exists()
+
+
+def test_a_video_that_ends_before_its_predictions_says_how_much_was_drawn(media, tmp_path):
+    # Predictions of a longer video (windows starting at 4 s and 6 s) over the 3 s clip.
+    report = annotate_video(media["h264_aac"], _predictions(STARTS + (4.0, 6.0)), tmp_path / "a.mp4",
+                            progress=False)
+    (note,) = [n for n in report.notes if "ends at" in n]
+    assert "before the predictions do (11 s)" in note and "labels drawn for 3 of 5 windows" in note
+    plain = annotate_video(media["h264_aac"], _predictions(), tmp_path / "b.mp4", progress=False)
+    assert not [n for n in plain.notes if "ends at" in n]

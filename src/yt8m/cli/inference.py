@@ -25,7 +25,13 @@ def _model_option(required: bool = True) -> Callable[[Callable[..., Any]], Calla
 
 
 def _device_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option("--device", default="cpu", show_default=True,
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        from yt8m.extraction.options import check_device
+
+        check_device(value)
+        return value
+
+    return click.option("--device", default="cpu", show_default=True, callback=check,
                         help="Torch device for native models (e.g. cuda).")
 
 
@@ -160,8 +166,11 @@ def predict_dataset(shards: tuple[Path, ...], model: str, record_index: int | No
         result = run(list(shards), classifier, record_index=record_index, segment_size=segment_size, top_k=top_k,
                      labels=labels, windows_out=windows_out, submission=submission,
                      segment_submission=segment_submission, whitelist=classes, segment_cap=segment_cap)
-    click.echo(f"{result.records} records, {result.windows} windows in {result.elapsed_s:.1f} s "
-               f"({result.records_per_s:.1f} records/s)", err=True)
+    written = [f"{kind} -> {path}" for kind, path in (("windows", output), ("submission", submission),
+                                                        ("segment submission", segment_submission)) if path]
+    scored = f"{result.windows} windows" if windows_out is not None else "no windows (none asked for)"
+    click.echo(f"{result.records} records scored, {scored}, in {result.elapsed_s:.1f} s "
+               f"({result.records_per_s:.1f} records/s){'; ' if written else ''}{'; '.join(written)}", err=True)
 
 
 @cli.command("eval")
@@ -197,6 +206,11 @@ def eval_(shards: tuple[Path, ...], model: str | None, predictions: Path | None,
 
         with load_classifier(model, device=device) as classifier:  # type: ignore[arg-type]
             result = evaluate_model(list(shards), classifier, whitelist=whitelist, segment_top_n=segment_top_n)
+    video = result.get("video")
+    if not (video and video["num_classes_with_positives"]) and not result.get("segments"):
+        raise InputError(f"{len(shards)} shard(s) ({shards[0]}{', ...' if len(shards) > 1 else ''}): the records "
+                         f"hold no labels, so there is nothing to score (eval needs labelled shards, such as the "
+                         f"train or validate partitions; the test partition has none)")
     click.echo(json.dumps(result, indent=2) if as_json else _format_metrics(result))
 
 

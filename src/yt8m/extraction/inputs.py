@@ -72,6 +72,8 @@ def read_manifest(path: Path) -> list[VideoInput]:
             except ValueError:
                 raise InputError(f"{path}:{line_no}: labels must be integers separated by ';', "
                                  f"got {row[1]!r}") from None
+            if any(label < 0 for label in labels):
+                raise InputError(f"{path}:{line_no}: labels are class indices >= 0, got {row[1]!r}")
         video = Path(row[0].strip())
         out.append(VideoInput(video if video.is_absolute() else path.parent / video, labels))
     if not out:

@@ -191,20 +191,25 @@ class Extractor:
             if not info.video_streams:
                 raise InputError(f"{job.path}: holds no video stream")
             end_us = job.end_us if job.end_us is not None else _video_end_us(info)
+            last_us = None
             for frame in sample_frames_1hz(job.path, job.start_us, end_us):
                 if stop.is_set():
                     return
                 image = preprocess([frame.rgb])[0]  # resize here, in the decoding thread
                 items.put(("frame", ticket, (frame.period_time_us, image)))
+                last_us = frame.period_time_us
             if self.options.audio:
                 if len(info.audio_streams) <= self.options.audio_stream:
                     items.put(("no_audio", ticket, (f"has no audio stream {self.options.audio_stream}; "
                                                  "extracted video features only")))
                 else:
-                    for batch in iter_log_mel_examples(job.path, audio_stream=self.options.audio_stream,
-                                                       mode=self.options.audio_hop, start_us=job.start_us,
-                                                       end_us=end_us):
-                        items.put(("audio", ticket, (batch.examples, batch.timestamps_us)))
+                    try:
+                        for batch in iter_log_mel_examples(job.path, audio_stream=self.options.audio_stream,
+                                                           mode=self.options.audio_hop, start_us=job.start_us,
+                                                           end_us=end_us):
+                            items.put(("audio", ticket, (batch.examples, batch.timestamps_us)))
+                    except InputError as exc:
+                        raise _damaged(job, exc, last_us, end_us) from None
             items.put(("decoded", ticket, end_us))
         except Yt8mError as exc:
             items.put(("error", ticket, exc))
@@ -322,6 +327,18 @@ class Extractor:
         metadata = ClipMetadata(str(job.path.resolve()), job.start_us, end_us)
         features = FeatureSequence(rgb, times, audio, audio_times, metadata, list(state.notes))
         return Result(job, features=features, seconds=elapsed)
+
+
+def _damaged(job: Job, exc: InputError, last_us: int | None, end_us: int) -> InputError:
+    """The error of a video whose audio fails to decode, saying how far its video got.
+
+    A file cut short (a truncated download whose index sits at the front) decodes its
+    first seconds and then fails. yt8m does not keep partial features, which would enter a
+    dataset as a shorter video: the video fails, and the message says where it stopped.
+    """
+    got = "no video frame" if last_us is None else f"video up to the second at {last_us / 1e6:g} s"
+    return InputError(f"{exc} (the file looks cut short or damaged: {got} of the {end_us / 1e6:g} s it "
+                      f"declares decoded; no features are kept for a partly readable video)")
 
 
 def _video_end_us(info: MediaInfo) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,13 +161,17 @@ class FeatureSequence:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 meta = json.loads(str(npz["metadata"]))
+                if not isinstance(meta, dict):
+                    raise ValueError(f"its metadata is a JSON {type(meta).__name__}, not an object")
                 clip = (ms.ClipMetadata(meta["data_path"], meta["start_us"], meta["end_us"])
                         if "data_path" in meta else None)
                 has_audio = meta.get("has_audio", True)
                 return cls(npz["rgb"], npz["rgb_timestamps_us"], npz["audio"] if has_audio else None,
                            npz["audio_timestamps_us"] if has_audio else None, clip, list(meta.get("notes", [])))
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputError(f"{path}: not a yt8m features .npz ({exc})") from exc
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+            raise InputError(f"{path}: not a yt8m features .npz ({type(exc).__name__}: {exc})") from None
 
     @classmethod
     def from_mediapipe(cls, sequence: protos.SequenceExample, *, where: str) -> FeatureSequence:

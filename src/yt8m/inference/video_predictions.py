@@ -52,6 +52,12 @@ class LocalFeatures:
             raise ValueError(f"frames must be [seconds, 1152], got {self.frames.shape}")
         if self.times_s.shape != (self.frames.shape[0],):
             raise ValueError(f"{self.frames.shape[0]} rows but {self.times_s.shape[0]} times")
+        bad = ~np.isfinite(self.frames)
+        if bad.any():
+            rows = np.flatnonzero(bad.any(axis=1))
+            raise InputError(f"{self.source}: the features hold {int(bad.sum())} NaN or infinite values "
+                             f"(in {len(rows)} of {self.num_seconds} seconds, the first at row {int(rows[0])}); "
+                             f"they cannot be scored")
 
     @property
     def num_seconds(self) -> int:
