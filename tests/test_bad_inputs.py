@@ -202,3 +202,23 @@ def test_a_cut_short_faststart_mp4_fails_saying_where_it_stopped(run_cli, with_w
     result = run_cli("extract", cut, "-o", tmp_path / "cut.pb")
     assert result.exit_code == 1 and not (tmp_path / "cut.pb").exists()
     assert "cut short or damaged" in result.stderr and "of the 6 s it declares" in result.stderr
+
+
+def test_predict_checks_the_model_before_extracting(capsys, tmp_path, media) -> None:
+    # No weights in the cache: extracting first would end in the weights message (exit 3).
+    not_a_model = tmp_path / "notes.txt"
+    not_a_model.write_text("hello")
+    for model in (tmp_path / "missing", not_a_model):
+        code, _, err = _run(capsys, "predict", media["h264_aac"], "--model", model)
+        assert code == 2
+        _one_error_line(err, str(model))
+
+
+def test_every_extracting_command_takes_the_same_extraction_options(capsys) -> None:
+    from yt8m.extraction.options import OPTION_NAMES
+
+    for command in ("extract", "predict", "serve"):
+        assert main([command, "--help"]) == 0
+        out, _ = capsys.readouterr()
+        for name in OPTION_NAMES:
+            assert "--" + name.replace("_", "-") in out, (command, name)
