@@ -168,8 +168,8 @@ def predict_dataset(shards: tuple[Path, ...], model: str, record_index: int | No
                      segment_submission=segment_submission, whitelist=classes, segment_cap=segment_cap)
     written = [f"{kind} -> {path}" for kind, path in (("windows", output), ("submission", submission),
                                                         ("segment submission", segment_submission)) if path]
-    scored = f"{result.windows} windows" if windows_out is not None else "no windows (none asked for)"
-    click.echo(f"{result.records} records scored, {scored}, in {result.elapsed_s:.1f} s "
+    scored = f"{result.windows} windows" if windows_out is not None else "scored (no windows asked for)"
+    click.echo(f"{result.records} records, {scored} in {result.elapsed_s:.1f} s "
                f"({result.records_per_s:.1f} records/s){'; ' if written else ''}{'; '.join(written)}", err=True)
 
 
