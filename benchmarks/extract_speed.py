@@ -81,7 +81,8 @@ print(json.dumps({"seconds": features.num_seconds,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "yt8m-bench")
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
@@ -166,13 +167,15 @@ def main() -> None:
         for minutes in (1, 10):
             path = _common.make_test_video(args.work / f"240p_{minutes}min.mp4", duration_s=60 * minutes,
                                            width=320, height=240)
-            proc = subprocess.run([sys.executable, "-c", _MEMORY, str(path), str(Path(__file__).resolve().parent),
+            proc = subprocess.run([sys.executable, "-c", _MEMORY, str(path),
+                                   str(Path(__file__).resolve().parent),
                                    args.precision], capture_output=True, text=True)
             if proc.returncode:
                 print(proc.stderr[-2000:])
                 continue
             info = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(f"peak RSS, {minutes:2d} min video ({info['seconds']} s extracted): {info['peak_rss_mb']:.0f} MB")
+            print(f"peak RSS, {minutes:2d} min video ({info['seconds']} s extracted): "
+                  f"{info['peak_rss_mb']:.0f} MB")
 
 
 if __name__ == "__main__":

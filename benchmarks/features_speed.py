@@ -71,7 +71,8 @@ def _fps(fn, n: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "yt8m-bench")
     parser.add_argument("--precision", default="bfloat16", choices=["bfloat16", "float16"])
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs per figure; the best is kept")
@@ -141,8 +142,8 @@ def main() -> None:
     print(f"  yt8m float32 batch 16: {b16:6.2f} frames/s = {b16 / tf_fps:.2f}x TensorFlow")
     v = {k: (32 if k.endswith("_1") else 256) / best[k] for k in ("tf_vggish_1", "vggish_1", "tf_vggish_128",
                                                                    "vggish_128")}
-    print(f"VGGish: TensorFlow batch 1 {v['tf_vggish_1']:.1f}, batch 128 {v['tf_vggish_128']:.1f} examples/s; "
-          f"yt8m batch 1 {v['vggish_1']:.1f} ({v['vggish_1'] / v['tf_vggish_1']:.2f}x), "
+    print(f"VGGish: TensorFlow batch 1 {v['tf_vggish_1']:.1f}, batch 128 {v['tf_vggish_128']:.1f} "
+          f"examples/s; yt8m batch 1 {v['vggish_1']:.1f} ({v['vggish_1'] / v['tf_vggish_1']:.2f}x), "
           f"batch 128 {v['vggish_128']:.1f} ({v['vggish_128'] / v['tf_vggish_128']:.2f}x)")
 
     # --- reduced precision -------------------------------------------------------------------

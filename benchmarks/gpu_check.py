@@ -116,12 +116,14 @@ def _throughput(fn, n: int, *, repeat: int = 5) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "yt8m-gpu-check")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the generated video")
     parser.add_argument("--videos", type=int, default=8, help="videos (and decode workers) in the batch run")
     parser.add_argument("--sections", default="extract,models,cli,classifiers",
-                        help="comma-separated: which of extract (1, 3), models (2), cli (4), classifiers (5) to run")
+                        help="comma-separated: which of extract (1, 3), models (2), cli (4), classifiers (5) "
+                             "to run")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("gpu_check: PyTorch sees no CUDA device here")
@@ -151,7 +153,8 @@ def _extraction(video: Path, *, seconds: float, videos: int) -> None:
     runs: dict[str, tuple[FeatureSequence, float, float]] = {}
     jobs = [Job(video, key=i) for i in range(videos)]
     for name, device, precision in (("cpu", "cpu", "float32"), ("cuda", "cuda", "float32"),
-                                    ("cuda bfloat16", "cuda", "bfloat16"), ("cuda float16", "cuda", "float16")):
+                                    ("cuda bfloat16", "cuda", "bfloat16"),
+                                    ("cuda float16", "cuda", "float16")):
         extractor = Extractor(ExtractOptions(device=device, precision=precision), fetch=False)
         extractor.extract(video)  # warm-up: kernels, allocator, the batch shapes a video makes
         t = time.perf_counter()
@@ -174,8 +177,8 @@ def _extraction(video: Path, *, seconds: float, videos: int) -> None:
         print(f"  {'':14s}    {'':{len(against)}s}  audio {_compare(feats.audio, ref.audio)}")
     print("end-to-end extraction (decode + models + PCA):")
     for name, (_, one_s, many_s) in runs.items():
-        print(f"  {name:14s} one video: {seconds / one_s:6.1f} video-s/s = {runs['cpu'][1] / one_s:4.2f}x the CPU; "
-              f"{videos} videos, {videos} workers: "
+        print(f"  {name:14s} one video: {seconds / one_s:6.1f} video-s/s = {runs['cpu'][1] / one_s:4.2f}x "
+              f"the CPU; {videos} videos, {videos} workers: "
               f"{videos * seconds / many_s:6.1f} video-s/s = {runs['cpu'][2] / many_s:4.2f}x the CPU")
 
 
@@ -190,7 +193,8 @@ def _models() -> None:
     with torch.inference_mode():
         base: dict[str, float] = {}
         for device in ("cpu", "cuda"):
-            for dtype in ((torch.float32,) if device == "cpu" else (torch.float32, torch.bfloat16, torch.float16)):
+            for dtype in ((torch.float32,) if device == "cpu" else (torch.float32, torch.bfloat16,
+                                                                    torch.float16)):
                 inc = inception_v3(device=device, fetch=False).to(dtype)
                 vgg = vggish(device=device, fetch=False).to(dtype)
                 x = frames.to(device, dtype).contiguous(memory_format=torch.channels_last)

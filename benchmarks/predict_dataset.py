@@ -88,7 +88,8 @@ def write_shard(path: Path, records: int, seconds: int) -> float:
     return time.perf_counter() - started
 
 
-def export_savedmodel(model: torch.nn.Module, directory: Path, *, num_classes: int, num_mixtures: int) -> None:
+def export_savedmodel(model: torch.nn.Module, directory: Path, *, num_classes: int,
+                      num_mixtures: int) -> None:
     """Export the native DBoF's weights as a SavedModel computing the same function."""
     weights = directory / "weights.npz"
     np.savez(weights, **{k: v.numpy() for k, v in model.state_dict().items()})
@@ -108,9 +109,9 @@ def time_run(label: str, model_path: Path, shard: Path, out_dir: Path, *, submis
         run = predict_dataset([shard], classifier, windows_out=out_dir / f"{label}.jsonl",
                               submission=out_dir / f"{label}.csv" if submission else None,
                               batch_frames=batch_frames)
-    print(f"{label:12s} load {load_s:5.1f} s | {run.records} records, {run.windows} windows in {run.elapsed_s:7.1f} s"
-          f" | {run.records_per_s:7.3f} records/s, {run.windows / run.elapsed_s:8.1f} windows/s, "
-          f"{run.seconds / run.elapsed_s:7.1f} video s/s")
+    print(f"{label:12s} load {load_s:5.1f} s | {run.records} records, {run.windows} windows in "
+          f"{run.elapsed_s:7.1f} s | {run.records_per_s:7.3f} records/s, {run.windows / run.elapsed_s:8.1f} "
+          f"windows/s, {run.seconds / run.elapsed_s:7.1f} video s/s")
     return run.records_per_s, run.windows / run.elapsed_s
 
 
@@ -127,7 +128,8 @@ def max_difference(native: Path, saved: Path, shard: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=300)
     parser.add_argument("--classes", type=int, default=3862)

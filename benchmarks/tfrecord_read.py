@@ -33,9 +33,11 @@ def _rss_mb() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=float, default=1024)
-    parser.add_argument("--dir", type=Path, default=None, help="where to write the shard (default: a temp dir)")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="where to write the shard (default: a temp dir)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:

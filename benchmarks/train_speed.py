@@ -50,7 +50,8 @@ def write_shards(directory: Path, videos: int, seconds: int, classes: int, shard
             x = rng.normal(scale=0.5, size=(seconds, 1152)).astype(np.float32)
             labels = rng.choice(classes, size=3, replace=False)
             q = quantize(np.clip(x, -2, 2))
-            records.append(make_frame_record(f"v{v}", labels, q[:, :1024], q[:, 1024:], mean_rgb=x[:, :1024].mean(0),
+            records.append(make_frame_record(f"v{v}", labels, q[:, :1024], q[:, 1024:],
+                                             mean_rgb=x[:, :1024].mean(0),
                                              mean_audio=x[:, 1024:].mean(0)).SerializeToString())
         path = directory / f"train{s:03d}.tfrecord"
         write_records(path, records)
@@ -59,7 +60,8 @@ def write_shards(directory: Path, videos: int, seconds: int, classes: int, shard
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--families", default=",".join(RECIPES), help="comma-separated families")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per family (after one warm-up)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: each family's recipe")
@@ -87,7 +89,8 @@ def main() -> int:
         for family in families:
             batch = args.batch_size or RECIPES[family].batch_size
             options = TrainOptions(train_shards=shards, family=family, output=str(work / family),
-                                   model_options=SMALL[family] if args.small else {}, num_classes=args.classes,
+                                   model_options=SMALL[family] if args.small else {},
+                                   num_classes=args.classes,
                                    batch_size=batch, max_steps=args.steps + 1, epochs=1, shuffle_buffer=0,
                                    workers=args.workers, device=args.device, precision=args.precision,
                                    checkpoint_every=10**9, log_every=1, progress=False)

@@ -40,12 +40,14 @@ for line in sys.stdin:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "yt8m-bench")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--chunks", default="4,8,16,32", help="CONV_CHUNK values")
-    parser.add_argument("--winograd", default="128,256,100000", help="WINOGRAD_MIN_CHANNELS values (100000: none)")
+    parser.add_argument("--winograd", default="128,256,100000",
+                        help="WINOGRAD_MIN_CHANNELS values (100000: none)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     _common.ensure_weights(args.work)

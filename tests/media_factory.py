@@ -111,7 +111,8 @@ def make_video(
         if codec == "libx264":
             stream.options = {"threads": "1", "preset": "veryfast", "crf": "18", "bf": "0"}
         elif codec == "libvpx-vp9":
-            stream.options = {"threads": "1", "deadline": "realtime", "crf": "20", "b:v": "0", "cpu-used": "8"}
+            stream.options = {"threads": "1", "deadline": "realtime", "crf": "20", "b:v": "0",
+                              "cpu-used": "8"}
         audio_packets: list = []
         audio_stream = None
         if audio is not None:

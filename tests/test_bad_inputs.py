@@ -48,7 +48,8 @@ def _one_error_line(err: str, *needles: str) -> None:
 def _npz(path, rgb: np.ndarray, *, metadata: object = None) -> None:
     seconds = rgb.shape[0]
     meta = {"notes": [], "has_audio": False} if metadata is None else metadata
-    np.savez(path, rgb=rgb, audio=np.zeros((0, 128), np.float32), rgb_timestamps_us=np.arange(seconds) * 1_000_000,
+    np.savez(path, rgb=rgb, audio=np.zeros((0, 128), np.float32),
+             rgb_timestamps_us=np.arange(seconds) * 1_000_000,
              audio_timestamps_us=np.zeros(0, np.int64), metadata=np.array(json.dumps(meta)))
 
 

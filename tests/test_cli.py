@@ -46,7 +46,8 @@ def test_metadata_defaults_to_video_duration(run_cli, media, tmp_path) -> None:
 
 def test_metadata_explicit_window(run_cli, media, tmp_path) -> None:
     out = tmp_path / "m.pb"
-    assert run_cli("metadata", media["no_audio"], "--start", "0.25", "--end", "1.75", "-o", out).exit_code == 0
+    assert run_cli("metadata", media["no_audio"], "--start", "0.25", "--end",
+                   "1.75", "-o", out).exit_code == 0
     clip = ms.get_clip_metadata(ms.read_sequence_example(out), where="m")
     assert (clip.start_us, clip.end_us) == (250_000, 1_750_000)
 
@@ -83,11 +84,13 @@ def test_inspect_features(run_cli, tmp_path) -> None:
     assert result.exit_code == 0, result.stderr
     info = json.loads(result.stdout)
     assert info["kind"] == "features"
-    assert info["streams"]["RGB"] == {"steps": 4, "dimensions": 1024, "rate_hz": 1.0, "first_s": 0.0, "last_s": 3.0}
+    assert info["streams"]["RGB"] == {"steps": 4, "dimensions": 1024, "rate_hz": 1.0, "first_s": 0.0,
+                                      "last_s": 3.0}
     assert info["streams"]["AUDIO"]["steps"] == 3
     assert info["clip"] == {"data_path": "/v/a.mp4", "start_s": 0.0, "end_s": 4.0}
     table = run_cli("inspect", path).stdout
-    assert "features" in table and "RGB" in table and "1024" in table and "clip /v/a.mp4 from 0 s to 4 s" in table
+    assert ("features" in table and "RGB" in table and "1024" in table and "clip /v/a.mp4 from 0 s to 4 s"
+            in table)
 
 
 def test_inspect_metadata(run_cli, media, tmp_path) -> None:
@@ -100,7 +103,8 @@ def test_inspect_metadata(run_cli, media, tmp_path) -> None:
 @pytest.mark.parametrize("compression", ["none", "gzip"])
 def test_inspect_shard_lists_each_record(run_cli, tmp_path, compression) -> None:
     path = tmp_path / "shard.tfrecord"
-    recs = [make_frame_record(f"v{i}", [i, 7], quantize(np.zeros((i + 2, 1024))), quantize(np.zeros((i + 2, 128))))
+    recs = [make_frame_record(f"v{i}", [i, 7], quantize(np.zeros((i + 2, 1024))),
+                              quantize(np.zeros((i + 2, 128))))
             for i in range(3)]
     recs.append(make_video_record("vv", [1], np.zeros(1024), np.zeros(128)))
     write_records(path, [r.SerializeToString() for r in recs], compression=compression)

@@ -58,7 +58,8 @@ def test_features_pb_has_the_reference_layout(run_cli, with_weights, media, tmp_
     assert got["clip"] == [str(media["h264_aac"].resolve()), 0, 3_000_000]
 
 
-def test_rgb_features_match_the_reference_graph(with_weights, extractor, official_files, media, tmp_path) -> None:
+def test_rgb_features_match_the_reference_graph(with_weights, extractor, official_files,
+                                                media, tmp_path) -> None:
     """Independent path: OpenCV picks frame 30k for second k of the 30 fps video,
     TensorFlow runs the 2015 GraphDef on it, numpy applies the PCA formula."""
     cv2 = pytest.importorskip("cv2")
@@ -185,7 +186,8 @@ def test_audio_runs_in_whole_batches_cut_at_fixed_places_in_each_video(with_weig
     from yt8m.extraction import ExtractOptions, Extractor, Job
 
     videos = [mf.make_video(tmp_path / f"v{i}.mp4", duration_s=d, fps=4, width=64, height=48,
-                            audio=mf.AudioSpec(sample_rate=16000, layout="mono", frequencies_hz=(300.0 * (i + 1),)))
+                            audio=mf.AudioSpec(sample_rate=16000, layout="mono",
+                                               frequencies_hz=(300.0 * (i + 1),)))
               for i, d in enumerate((10.0, 6.0, 3.0))]
     ex = Extractor(ExtractOptions(audio_batch_size=4), fetch=False)
     sizes: list[int] = []
@@ -201,7 +203,8 @@ def test_audio_runs_in_whole_batches_cut_at_fixed_places_in_each_video(with_weig
     together = {r.job.path: r.features for r in ex.run([Job(v) for v in videos], workers=2)}
     np.testing.assert_array_equal(together[videos[0]].audio, alone.audio)
     # Inception's frames do share batches across videos: equal up to float rounding.
-    np.testing.assert_allclose(together[videos[0]].rgb, alone.rgb, rtol=0, atol=1e-5 * np.abs(alone.rgb).max())
+    np.testing.assert_allclose(together[videos[0]].rgb, alone.rgb, rtol=0,
+                               atol=1e-5 * np.abs(alone.rgb).max())
     for video in videos[1:]:
         single = ex.extract(video)
         np.testing.assert_array_equal(together[video].audio, single.audio)
@@ -273,7 +276,8 @@ def test_batch_with_broken_videos_and_resume_after_kill(with_weights, media, tmp
     env = dict(os.environ)
 
     full = tmp_path / "full"
-    proc = subprocess.run(_extract_cmd(videos_dir, full), capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(_extract_cmd(videos_dir, full), capture_output=True, text=True,
+                          env=env, timeout=600)
     assert proc.returncode == 1, proc.stderr
     assert "17 extracted" in proc.stderr and "3 failed" in proc.stderr
     failures = (full / "failures.csv").read_text().splitlines()
@@ -295,7 +299,8 @@ def test_batch_with_broken_videos_and_resume_after_kill(with_weights, media, tmp
         proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = len(list(parts.glob("*.rec"))) + 4 * len(list(resumed.glob("*.tfrecord")))
-    rerun = subprocess.run(_extract_cmd(videos_dir, resumed), capture_output=True, text=True, env=env, timeout=600)
+    rerun = subprocess.run(_extract_cmd(videos_dir, resumed), capture_output=True, text=True,
+                           env=env, timeout=600)
     assert rerun.returncode == 1
     skipped = int(rerun.stderr.split(" skipped")[0].rsplit(", ", 1)[1])
     assert skipped >= min(done_before, 17)

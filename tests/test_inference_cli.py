@@ -41,7 +41,8 @@ def _features_pb(path, seconds: int, *, audio: bool = True, seed: int = 0):
     if audio:
         tracks.append(ms.FeatureTrack(ms.AUDIO, rng.normal(size=(seconds, 128)).astype(np.float32), stamps))
     ms.write_message(path, ms.make_features(None, tracks))
-    return path, np.concatenate([tracks[0].values, tracks[1].values if audio else np.zeros((seconds, 128))], 1)
+    return path, np.concatenate([tracks[0].values,
+                                 tracks[1].values if audio else np.zeros((seconds, 128))], 1)
 
 
 def _run(capsys, *args) -> tuple[int, str, str]:
@@ -76,7 +77,8 @@ def test_predict_features_pb_json_and_csv(run_cli, tmp_path, model, label_map) -
     windows = [r for r in rows if r["scope"] == "window"]
     spans = sorted({(r["start_s"], r["end_s"]) for r in windows})
     assert spans == [("2", "5"), ("5", "8")]  # the 8th second does not fill a window: dropped
-    assert {r["name"] for r in windows} == {n for n in NAMES if n != "???"} | {""}  # commas and quotes survive
+    # commas and quotes survive
+    assert {r["name"] for r in windows} == {n for n in NAMES if n != "???"} | {""}
 
 
 def test_features_without_audio_say_what_was_assumed(capsys, caplog, tmp_path, model) -> None:
@@ -120,7 +122,8 @@ def test_predict_errors(capsys, tmp_path, model, setup, args, message) -> None:
     (tmp_path / "empty").mkdir()
     swap = {"LABELS": tmp_path / "labels.txt", "EMPTY": tmp_path / "empty"}
     args = [swap.get(a, a) for a in args]
-    code, _, err = _run(capsys, "predict", paths[setup], *(["--model", model] if "--model" not in args else []),
+    code, _, err = _run(capsys, "predict", paths[setup],
+                        *(["--model", model] if "--model" not in args else []),
                         *args)
     assert code == 2
     assert err.startswith("yt8m: error: ") and len(err.strip().splitlines()) == 1
@@ -145,7 +148,8 @@ def test_predict_dataset_and_eval(run_cli, capsys, tmp_path, model, label_map) -
     shard = _shard(tmp_path / "validate0000.tfrecord")
     whitelist = tmp_path / "segment_label_ids.csv"
     whitelist.write_text("Index\n3\n5\n")
-    result = run_cli("predict-dataset", shard, "--model", model, "--labels", label_map, "-o", tmp_path / "w.jsonl",
+    result = run_cli("predict-dataset", shard, "--model", model, "--labels", label_map, "-o",
+                     tmp_path / "w.jsonl",
                      "--submission", tmp_path / "video.csv", "--segment-submission", tmp_path / "seg.csv",
                      "--whitelist", whitelist)
     assert result.exit_code == 0, result.stderr

@@ -43,7 +43,8 @@ def _records(seed: int = 0, *, rated: bool = False) -> tuple[list[bytes], list[n
             starts = np.arange(0, n, 5)
             segments = Segments(np.tile([2, 7], starts.size), np.repeat(starts, 2),
                                 (rng.random(2 * starts.size) < 0.5).astype(np.float32))
-        data.append(make_frame_record(f"vid{i}", [i % C, 7], rgb, audio, segments=segments).SerializeToString())
+        data.append(make_frame_record(f"vid{i}", [i % C, 7], rgb, audio,
+                                      segments=segments).SerializeToString())
         frames.append(np.concatenate([dequantize(rgb), dequantize(audio)], axis=1))
     return data, frames
 
@@ -70,7 +71,8 @@ def test_dataset_windows_and_scores(shard) -> None:
         for w in record["windows"]:
             assert w["end_s"] - w["start_s"] == seg and w["time_s"] == w["end_s"] - 1
             scores = classifier.predict(rows[None, w["start_s"]:w["end_s"]], [seg])[0]
-            assert [label["index"] for label in w["labels"]] == np.argsort(-scores, kind="stable")[:9].tolist()
+            assert [label["index"] for label in w["labels"]] == np.argsort(-scores,
+                                                                           kind="stable")[:9].tolist()
             np.testing.assert_allclose([label["score"] for label in w["labels"]], np.sort(scores)[::-1][:9],
                                        atol=1e-6)
 
@@ -93,7 +95,8 @@ def test_submission_files(shard, tmp_path) -> None:
     path, frames = shard
     classifier = _classifier()
     whitelist = [2, 7, 11, 19]
-    predict_dataset([path], classifier, submission=tmp_path / "video.csv", segment_submission=tmp_path / "seg.csv",
+    predict_dataset([path], classifier, submission=tmp_path / "video.csv",
+                    segment_submission=tmp_path / "seg.csv",
                     whitelist=whitelist, segment_cap=3)
     lines = (tmp_path / "video.csv").read_text().splitlines()
     assert lines[0] == "VideoId,LabelConfidencePairs" and len(lines) == 6

@@ -10,11 +10,13 @@ from yt8m.inference.labels import read_class_ids, read_label_map, resolve_label_
 
 def test_label_map_lines_are_names_verbatim(tmp_path) -> None:
     path = tmp_path / "label_map.txt"
-    names = ["Game", "Call of Duty: Black Ops II", "Nike, Inc.", "???", "Pokémon", 'Say "cheese"', "Škoda Auto"]
+    names = ["Game", "Call of Duty: Black Ops II", "Nike, Inc.", "???", "Pokémon", 'Say "cheese"',
+             "Škoda Auto"]
     path.write_text("\n".join(names) + "\n", encoding="utf-8")
     labels = read_label_map(path)
     assert len(labels) == 7  # the final newline adds no class
-    assert labels.names == ("Game", "Call of Duty: Black Ops II", "Nike, Inc.", None, "Pokémon", 'Say "cheese"',
+    assert labels.names == ("Game", "Call of Duty: Black Ops II", "Nike, Inc.", None, "Pokémon",
+                            'Say "cheese"',
                             "Škoda Auto")
     assert labels.name(3) is None and labels.name(99) is None
     labels.check_classes(7, model="m")

@@ -57,7 +57,8 @@ def test_ties() -> None:
     # the result is one of the two orders' APs, and always the same one.
     ap = average_precision_at_n([0.5, 0.5], [1, 0], n=None)
     assert ap in (1.0, 0.5)
-    assert average_precision_at_n([0.5, 0.5], [1, 0], n=None) == ap == _starter_ap_at_n([0.5, 0.5], [1, 0], None)
+    assert average_precision_at_n([0.5, 0.5], [1, 0], n=None) == ap == _starter_ap_at_n([0.5, 0.5],
+                                                                                        [1, 0], None)
 
 
 def test_no_positives_and_no_videos() -> None:
@@ -73,7 +74,8 @@ def test_no_positives_and_no_videos() -> None:
 def test_ap_at_n_caps_the_denominator() -> None:
     # n = 2: [.9(+), .8(+), .7, .6(+)], P = 3 capped to 2 -> (1 + 1) / 2.
     assert average_precision_at_n([0.9, 0.8, 0.7, 0.6], [1, 1, 0, 1], n=2) == pytest.approx(1.0)
-    assert average_precision_at_n([0.9, 0.8, 0.7, 0.6], [1, 1, 0, 1], n=None) == pytest.approx((1 + 1 + 3 / 4) / 3)
+    assert average_precision_at_n([0.9, 0.8, 0.7, 0.6],
+                                  [1, 1, 0, 1], n=None) == pytest.approx((1 + 1 + 3 / 4) / 3)
     # An explicit total counts positives not in the list.
     assert average_precision_at_n([0.9], [1], n=None, total_num_positives=4) == pytest.approx(0.25)
 
@@ -123,7 +125,8 @@ class _StarterAP:
         self.top_n, self.total, self.heap = top_n, 0, []
 
     def accumulate(self, predictions, actuals, num_positives=None):
-        self.total += num_positives if num_positives is not None else np.size(np.where(np.array(actuals) > 1e-5))
+        self.total += (num_positives if num_positives is not None
+                       else np.size(np.where(np.array(actuals) > 1e-5)))
         for i in range(np.size(predictions)):
             if self.top_n is None or len(self.heap) < self.top_n:
                 heapq.heappush(self.heap, (predictions[i], actuals[i]))

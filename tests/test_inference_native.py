@@ -158,7 +158,8 @@ def test_model_dir_of_the_wrong_kind_is_a_clear_error(tmp_path) -> None:
         load_classifier(tmp_path / "missing")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(InputError, match=r"not a classifier.*classifier.json.*saved_model.pb.*It holds: nothing"):
+    with pytest.raises(InputError,
+                       match=r"not a classifier.*classifier.json.*saved_model.pb.*It holds: nothing"):
         load_classifier(empty)
     train_dir = tmp_path / "train_dir"
     train_dir.mkdir()
@@ -235,5 +236,6 @@ def test_savedmodel_without_tensorflow_says_how_to_get_it(tmp_path, monkeypatch)
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text('raise ModuleNotFoundError("No module named ' + "'tensorflow'" + '")\n')
     monkeypatch.setenv("PYTHONPATH", str(tmp_path / "site"))
-    with pytest.raises(Yt8mError, match="is a TensorFlow SavedModel, and .* has no TensorFlow.*YT8M_TF_PYTHON"):
+    with pytest.raises(Yt8mError,
+                       match="is a TensorFlow SavedModel, and .* has no TensorFlow.*YT8M_TF_PYTHON"):
         load_classifier(saved)

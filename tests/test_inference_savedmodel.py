@@ -127,7 +127,8 @@ def test_savedmodel_from_a_tar_gz_one_folder_down(saved_model, tmp_path, yt8m_ho
         tar.add(path, arcname="saved_model")  # the official archive's layout: a folder inside
     kind, unpacked = resolve_model(archive)
     assert kind == "savedmodel" and unpacked.name == "saved_model"
-    assert unpacked.is_relative_to(yt8m_home / "classifiers")  # unpacked into the cache, not beside the archive
+    # unpacked into the cache, not beside the archive
+    assert unpacked.is_relative_to(yt8m_home / "classifiers")
     assert (unpacked / "saved_model.pb").read_bytes() == (path / "saved_model.pb").read_bytes()
     assert resolve_model(archive) == (kind, unpacked)  # unpacked once
 
@@ -153,7 +154,8 @@ def test_predict_dataset_cli_with_a_savedmodel(saved_model, tmp_path, run_cli) -
         x /= np.sqrt(np.maximum((x * x).sum(1, keepdims=True), 1e-12))
         scores = 1 / (1 + np.exp(-(x.mean(0) @ weights + biases)))
         assert [label["index"] for label in w["labels"]] == np.argsort(-scores)[:4].tolist()
-        np.testing.assert_allclose([label["score"] for label in w["labels"]], np.sort(scores)[::-1][:4], atol=1e-5)
+        np.testing.assert_allclose([label["score"] for label in w["labels"]],
+                                   np.sort(scores)[::-1][:4], atol=1e-5)
 
 
 def test_savedmodel_with_the_wrong_signature_is_a_clear_error(saved_models) -> None:

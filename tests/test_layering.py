@@ -95,7 +95,8 @@ def test_every_deferred_import_resolves() -> None:
     missing = []
     for module, path in _modules().items():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if not (isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").startswith("yt8m")):
+            if not (isinstance(node,
+                               ast.ImportFrom) and not node.level and (node.module or "").startswith("yt8m")):
                 continue
             target = importlib.import_module(node.module)
             for alias in node.names:

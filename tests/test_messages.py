@@ -166,7 +166,8 @@ def test_features_pb_parses_in_tensorflow(tmp_path) -> None:
     rgb = RNG.normal(size=(3, 1024)).astype(np.float32)
     audio = RNG.normal(size=(3, 128)).astype(np.float32)
     stamps = np.array([0, 1_000_000, 2_000_000], np.int64)
-    seq = ms.make_features(clip, [ms.FeatureTrack("RGB", rgb, stamps), ms.FeatureTrack("AUDIO", audio, stamps)])
+    seq = ms.make_features(clip,
+                           [ms.FeatureTrack("RGB", rgb, stamps), ms.FeatureTrack("AUDIO", audio, stamps)])
     path = tmp_path / "features.pb"
     ms.write_message(path, seq)
     theirs = run_tf(_TF_PARSE_FEATURES, tmp_path, path=str(path))

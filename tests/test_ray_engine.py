@@ -161,7 +161,8 @@ def test_ray_shards_match_local_engine_on_gpu_actors_and_rerun_is_a_no_op(
     out = tmp_path / "ray"
     videos = collect_ray_inputs([batch_inputs["parquet"]])
     # device cpu, but one "GPU" per actor: the actors go to the node that declares one.
-    report = run_ray(videos, ExtractOptions(), out, shard_size=SHARD_SIZE, gpus_per_actor=1, videos_per_task=2,
+    report = run_ray(videos, ExtractOptions(), out, shard_size=SHARD_SIZE, gpus_per_actor=1,
+                     videos_per_task=2,
                      fetch=False, progress=False)
     assert report.actors == 1 and report.nodes == {gpu_node}
     assert len(report.done) == 5 and len(report.failed) == 2 and report.shards_written == 3
@@ -186,7 +187,8 @@ def test_ray_shards_match_local_engine_on_gpu_actors_and_rerun_is_a_no_op(
     redo = run_ray(changed, ExtractOptions(), out, shard_size=SHARD_SIZE, gpus_per_actor=1, fetch=False,
                    progress=False)
     assert redo.shards_skipped == 2 and redo.shards_written == 1 and len(redo.done) == 3
-    labels = {r.video_id: list(r.labels) for p in out.glob("*.tfrecord") for r in map(parse_record, read_records(p))}
+    labels = {r.video_id: list(r.labels) for p in out.glob("*.tfrecord") for r in map(parse_record,
+                                                                                      read_records(p))}
     assert labels["v3"] == [99]
 
 

@@ -74,7 +74,8 @@ def _videos(folder: Path):
 
 
 def _run(extractor, folder: Path, out: Path, **kwargs):
-    return run_batch(extractor, _videos(folder), fmt="yt8m", out=out, shard_size=SHARD, progress=False, **kwargs)
+    return run_batch(extractor, _videos(folder), fmt="yt8m", out=out, shard_size=SHARD,
+                     progress=False, **kwargs)
 
 
 def _run_killed(extractor, folder: Path, out: Path, after: int, **kwargs) -> None:
@@ -196,10 +197,12 @@ def test_case3_other_settings_are_not_reused(extractor, pool, tmp_path) -> None:
     _run(extractor, videos, out)
     clipped = _run(extractor, videos, out, end_s=1.0)  # another clip window: other features
     assert len(clipped.done) == 2 and clipped.reused == []
-    assert [parse_record(r).num_seconds for r in read_records(out / "features-00000-of-00001.tfrecord")] == [1, 1]
+    assert ([parse_record(r).num_seconds for r in read_records(out / "features-00000-of-00001.tfrecord")]
+            == [1, 1])
 
 
-def test_case4_convert_with_every_input_failing_keeps_the_shard(run_cli, with_weights, media, tmp_path) -> None:
+def test_case4_convert_with_every_input_failing_keeps_the_shard(run_cli, with_weights,
+                                                                media, tmp_path) -> None:
     pb = tmp_path / "a.pb"
     assert run_cli("extract", media["h264_aac"], "-o", pb).exit_code == 0
     shard = tmp_path / "out.tfrecord"

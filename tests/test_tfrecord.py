@@ -66,7 +66,8 @@ def test_flipped_data_byte_names_offset(tmp_path) -> None:
     path.write_bytes(bytes(data))
     records = iter_records(path)
     assert next(records) == (0, b"first record")
-    with pytest.raises(CorruptRecordError, match=rf"x.tfrecord: record 1 at byte offset {second} .*data checksum"):
+    with pytest.raises(CorruptRecordError,
+                       match=rf"x.tfrecord: record 1 at byte offset {second} .*data checksum"):
         next(records)
 
 

@@ -42,7 +42,8 @@ def _train(*args, capsys=None):
 
 def test_train_writes_a_model_metrics_and_a_checkpoint(data, tmp_path, capsys) -> None:
     out = tmp_path / "m"
-    code, err = _train(f"{data}/train*.tfrecord", "--model", "moe", "-o", out, "--validate", f"{data}/validate*",
+    code, err = _train(f"{data}/train*.tfrecord", "--model", "moe", "-o", out, "--validate",
+                       f"{data}/validate*",
                        "--num-classes", CLASSES, "--batch-size", 10, "--epochs", 2, "--checkpoint-every", 4,
                        "--log-every", 2, "--workers", 2, "--model-option", "num_mixtures=3", capsys=capsys)
     assert code == 0, err
@@ -62,7 +63,8 @@ def test_train_writes_a_model_metrics_and_a_checkpoint(data, tmp_path, capsys) -
     assert code == 2 and "already holds a model or checkpoint; pass --resume" in err
     code, err = _train(f"{data}/train*.tfrecord", "--model", "moe", "-o", out, "--num-classes", CLASSES,
                        "--batch-size", 20, "--model-option", "num_mixtures=3", "--resume", capsys=capsys)
-    assert code == 2 and "--resume needs the options of the checkpointed run (batch_size: 10 then, 20 now)" in err
+    assert (code == 2
+            and "--resume needs the options of the checkpointed run (batch_size: 10 then, 20 now)" in err)
 
 
 def test_audio_only_model_of_old_video_id_records(tmp_path, capsys) -> None:
@@ -104,18 +106,22 @@ def test_bad_inputs_are_one_line_errors_naming_the_file(data, tmp_path, capsys) 
     raw[5000] ^= 0xFF
     corrupt.write_bytes(bytes(raw))
     for workers in ("0", "1"):  # in this process, and in a reader process
-        code, err = _train(corrupt, *base, "-o", tmp_path / f"c{workers}", "--workers", workers, capsys=capsys)
+        code, err = _train(corrupt, *base, "-o", tmp_path / f"c{workers}", "--workers", workers,
+                           capsys=capsys)
         assert code == 2, err
         assert len(err.strip().splitlines()) == 1 and f"{corrupt}: record" in err and "corrupt" in err
-    code, err = _train(data / "train0000.tfrecord", "--model", "logistic", "--num-classes", 3, "--batch-size", 10,
+    code, err = _train(data / "train0000.tfrecord", "--model", "logistic", "--num-classes", 3, "--batch-size",
+                       10,
                        "-o", tmp_path / "labels", "--workers", "1", capsys=capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert f"{data / 'train0000.tfrecord'} record" in err and "is out of range for 3 classes" in err
-    code, err = _train(data / "train0000.tfrecord", *base, "-o", tmp_path / "opt", "--model-option", "bogus=1",
+    code, err = _train(data / "train0000.tfrecord", *base, "-o", tmp_path / "opt", "--model-option",
+                       "bogus=1",
                        capsys=capsys)
     assert code == 2 and "bad options for model family 'logistic'" in err
     code, err = _train(data / "train0000.tfrecord", *base, "-o", tmp_path / "r", "--resume", capsys=capsys)
     assert code == 2 and "no checkpoint to resume from" in err
-    code, err = _train(data / "train0000.tfrecord", "--model", "dbof", "--level", "video", "-o", tmp_path / "v",
+    code, err = _train(data / "train0000.tfrecord", "--model", "dbof", "--level", "video", "-o",
+                       tmp_path / "v",
                        capsys=capsys)
     assert code == 2 and "frame-level family" in err

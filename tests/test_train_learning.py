@@ -36,8 +36,10 @@ FAMILIES = {
     "frame_logistic": ({}, 0.03, 8, 0.78),  # reached 0.84
     "dbof": ({"cluster_size": 64, "hidden_size": 32, "iterations": 8}, 0.05, 10, 0.22),  # reached 0.32
     "lstm": ({"lstm_cells": 32, "lstm_layers": 1}, 0.05, 10, 0.25),  # reached 0.36-0.41
-    "gated_netvlad": ({"cluster_size": 16, "hidden_size": 64, "iterations": 8}, 0.005, 8, 0.45),  # reached 0.55
-    "nextvlad": ({"cluster_size": 16, "hidden_size": 64, "groups": 4, "expansion": 1, "drop_rate": 0.2}, 0.005, 8,
+    # reached 0.55
+    "gated_netvlad": ({"cluster_size": 16, "hidden_size": 64, "iterations": 8}, 0.005, 8, 0.45),
+    "nextvlad": ({"cluster_size": 16, "hidden_size": 64, "groups": 4, "expansion": 1, "drop_rate": 0.2},
+                 0.005, 8,
                  0.45),  # reached 0.53
 }
 
@@ -73,7 +75,8 @@ def shards(tmp_path_factory):
 def _options(shards, family, out, **overrides):
     options, lr, epochs, _ = FAMILIES[family]
     values = dict(train_shards=shards["train"], validate_shards=shards["validate"], family=family,  # noqa: C408
-                  output=str(out), model_options=options, num_classes=CLASSES, batch_size=50, base_learning_rate=lr,
+                  output=str(out), model_options=options, num_classes=CLASSES, batch_size=50,
+                  base_learning_rate=lr,
                   epochs=epochs,
                   checkpoint_every=10_000, log_every=25, shuffle_buffer=200, workers=0, batch_norm_decay=0.9,
                   progress=False)

@@ -162,7 +162,8 @@ result["nextvlad"] = tf.sigmoid(tf.matmul(activation, t["classifier.fully_connec
 """
 
 BATCH, STEPS = 8, 4
-RUN = {"lr": 0.02, "decay": 0.5, "decay_examples": 16, "clip": 0.05, "l2": 1e-2, "regularization_penalty": 0.7}
+RUN = {"lr": 0.02, "decay": 0.5, "decay_examples": 16, "clip": 0.05, "l2": 1e-2,
+       "regularization_penalty": 0.7}
 
 
 def _video_shard(path, rng, videos):
@@ -194,14 +195,17 @@ def oracle(tmp_path_factory):
     for family, options in (("logistic", {}), ("moe", {"num_mixtures": 3})):
         init = build_model(family, num_classes=C, **options).state_dict()
         out = train(TrainOptions(
-            train_shards=[str(tmp / "train.tfrecord")], family=family, output=str(tmp / family), model_options=options,
+            train_shards=[str(tmp / "train.tfrecord")], family=family, output=str(tmp / family),
+            model_options=options,
             num_classes=C, batch_size=BATCH, base_learning_rate=RUN["lr"], learning_rate_decay=RUN["decay"],
-            learning_rate_decay_examples=RUN["decay_examples"], clip_gradient_norm=RUN["clip"], l2_penalty=RUN["l2"],
+            learning_rate_decay_examples=RUN["decay_examples"], clip_gradient_norm=RUN["clip"],
+            l2_penalty=RUN["l2"],
             regularization_penalty=RUN["regularization_penalty"], epochs=1, shuffle_buffer=0, workers=0,
             progress=False))
         assert out.steps == STEPS
         ours[family] = {k: v.numpy() for k, v in load_native(out.output).model.state_dict().items()}
-        runs[family] = {**RUN, "batch_size": BATCH, "vocab": C, "num_mixtures": options.get("num_mixtures", 0),
+        runs[family] = {**RUN, "batch_size": BATCH, "vocab": C,
+                        "num_mixtures": options.get("num_mixtures", 0),
                         "init": {k: v.numpy().tolist() for k, v in init.items()},
                         "regularized": sorted(k for k in init if k.endswith("weights")),
                         "batches": [(x[i:i + BATCH].tolist(), labels[i:i + BATCH].tolist())
@@ -217,13 +221,16 @@ def oracle(tmp_path_factory):
         padded[i, count:] = 0.0
     with torch.inference_mode():
         full = torch.full((3,), 5)
-        ours["netvlad"] = netvlad.eval()(torch.from_numpy(frames), full).numpy()  # WILLOW pools every row it gets
+        # WILLOW pools every row it gets
+        ours["netvlad"] = netvlad.eval()(torch.from_numpy(frames), full).numpy()
         ours["nextvlad"] = nextvlad.eval()(torch.from_numpy(padded), torch.from_numpy(n)).numpy()
     tensors = lambda m: {k: v.numpy().tolist() for k, v in m.state_dict().items()}
     theirs = run_tf(_ORACLE, tmp, p=p.tolist(), y=y.tolist(), runs=runs,
-                    netvlad={"tensors": tensors(netvlad), "x": frames.tolist(), "cluster_size": 8, "num_mixtures": 2,
+                    netvlad={"tensors": tensors(netvlad), "x": frames.tolist(), "cluster_size": 8,
+                             "num_mixtures": 2,
                              "vocab": C},
-                    nextvlad={"tensors": tensors(nextvlad), "x": padded.tolist(), "n": n.tolist(), "cluster_size": 6,
+                    nextvlad={"tensors": tensors(nextvlad), "x": padded.tolist(), "n": n.tolist(),
+                              "cluster_size": 6,
                               "groups": 4, "expansion": 2})
     return ours, theirs
 

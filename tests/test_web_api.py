@@ -99,7 +99,8 @@ def server(model_files, extractor, media, tmp_path_factory) -> Iterator[dict[str
         assert response.status_code == 202, response.text
         job = wait_for(client, response.json()["id"])
         assert job["status"] == "done", job
-        yield {"client": client, "job": job, "data": root / "data", "media_root": media_root, "outside": outside,
+        yield {"client": client, "job": job, "data": root / "data", "media_root": media_root,
+               "outside": outside,
                "resources": resources}
 
 
@@ -164,7 +165,8 @@ def test_segment_size_changes_recompute_without_extracting(server) -> None:
     before = features.stat().st_mtime_ns
     extractor, resources.extractor = resources.extractor, None  # any extraction now would fail
     try:
-        counts = {size: len(client.get(job["predictions_url"], params={"segment_size": size}).json()["windows"])
+        counts = {size: len(client.get(job["predictions_url"],
+                                       params={"segment_size": size}).json()["windows"])
                   for size in (1, 2, 3)}
         assert counts == {1: 3, 2: 2, 3: 1}
         short = client.get(job["predictions_url"], params={"segment_size": 5}).json()
@@ -242,8 +244,10 @@ def test_job_progress_is_reported_while_extracting(model_files, media, tmp_path)
     assert done["status"] == "done" and done["progress"] == 1.0 and done["num_seconds"] == 3
 
 
-def test_failing_job_is_reported_and_the_server_keeps_serving(model_files, extractor, media, tmp_path) -> None:
-    late = mf.make_video(tmp_path / "late.mp4", frame_times_s=[30.0, 30.5], duration_s=1.0)  # stream ends at 0.5 s
+def test_failing_job_is_reported_and_the_server_keeps_serving(model_files, extractor,
+                                                              media, tmp_path) -> None:
+    # stream ends at 0.5 s
+    late = mf.make_video(tmp_path / "late.mp4", frame_times_s=[30.0, 30.5], duration_s=1.0)
     with serving(make_resources(model_files, extractor), tmp_path / "data") as client:
         bad = upload(client, late, "late.mp4").json()
         failed = wait_for(client, bad["id"])
@@ -312,13 +316,15 @@ def test_finished_jobs_survive_a_restart(model_files, media, tmp_path) -> None:
         gate.steps.release()
         assert wait_for(client, job["id"])["status"] == "done"
     # A job left queued by a server that stopped (as if killed before its runner got to it):
-    stuck = JobStore(data).submit(ingest.hash_file(media["no_audio"]), ingest.sniff(media["no_audio"], name="x"),
+    stuck = JobStore(data).submit(ingest.hash_file(media["no_audio"]),
+                                  ingest.sniff(media["no_audio"], name="x"),
                                   name="stuck.mp4", origin="upload", video="missing.mp4")[0].to_json()
     with serving(make_resources(model_files, None), data) as client:
         assert client.get(f"/api/jobs/{job['id']}").json()["status"] == "done"
         assert client.get(f"/api/jobs/{job['id']}/predictions", params={"segment_size": 1}).status_code == 200
         interrupted = client.get(f"/api/jobs/{stuck['id']}").json()
-        assert interrupted["status"] == "failed" and "stopped before this job finished" in interrupted["error"]
+        assert (interrupted["status"] == "failed" and "stopped before this job finished"
+                in interrupted["error"])
         assert upload(client, media["no_audio"]).status_code == 503  # no extractor on this server
 
 
@@ -410,7 +416,8 @@ def test_huge_frames_are_refused_at_ingest(model_files, extractor, media, tmp_pa
         refused = upload(client, media["h264_aac"])
         assert refused.status_code == 413 and f"{width}x{height}" in refused.json()["detail"]
         picked = client.post("/api/jobs", json={"media": "clip.mp4"})
-        assert picked.status_code == 413 and f"at most {width * height - 1:,} pixels" in picked.json()["detail"]
+        assert (picked.status_code == 413 and f"at most {width * height - 1:,} pixels"
+                in picked.json()["detail"])
     with serving(make_resources(model_files, extractor), data, max_pixels=width * height) as client:
         assert upload(client, media["h264_aac"]).status_code == 202  # at the limit: accepted
     with pytest.raises(InputError, match="max-video-pixels"):
@@ -430,7 +437,8 @@ def test_range_requests(server, media) -> None:
     first = client.get(job["video_url"], headers={"Range": "bytes=0-99"})
     assert first.status_code == 206 and first.content == data[:100]
     assert first.headers["content-range"] == f"bytes 0-99/{size}" and first.headers["content-length"] == "100"
-    middle = client.get(job["video_url"], headers={"Range": f"bytes=1000-{size + 5000}"})  # clipped to the end
+    # clipped to the end
+    middle = client.get(job["video_url"], headers={"Range": f"bytes=1000-{size + 5000}"})
     assert middle.status_code == 206 and middle.content == data[1000:]
     assert middle.headers["content-range"] == f"bytes 1000-{size - 1}/{size}"
     tail = client.get(job["video_url"], headers={"Range": "bytes=-50"})
@@ -479,7 +487,8 @@ def _abort_mid_body(port: int, head: bytes, body: bytes) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
         client.sendall(head + body)
         time.sleep(0.3)
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, as a crash would
+        # reset, as a crash would
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 @pytest.mark.parametrize("form", [False, True], ids=["raw", "multipart"])
@@ -496,8 +505,8 @@ def test_an_upload_aborted_mid_body_is_one_log_line_and_leaves_no_file(model_fil
         content_type = f"multipart/form-data; boundary={boundary}"
     else:
         body, content_type = chunk, "application/octet-stream"
-    head = (f"POST /api/uploads?filename=a.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {10 * len(body)}\r\n\r\n").encode()
+    head = ("POST /api/uploads?filename=a.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+            f"{content_type}\r\nContent-Length: {10 * len(body)}\r\n\r\n").encode()
     caplog.set_level(logging.INFO)
     with uvicorn_serving(make_resources(model_files, GatedExtractor(1)), data) as port:
         _abort_mid_body(port, head, body)
@@ -578,7 +587,8 @@ def test_cross_site_and_foreign_host_requests_are_refused(server, media) -> None
     body = media["h264_aac"].read_bytes()
     cross = client.post("/api/uploads", content=body, headers={"Origin": "http://evil.example"})
     assert cross.status_code == 403
-    assert client.post("/api/uploads", content=body, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert client.post("/api/uploads", content=body,
+                       headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
     same = client.post("/api/uploads", content=body, headers={"Origin": BASE})
     assert same.status_code == 200
     assert client.get("/healthz", headers={"Host": "attacker.example"}).status_code == 400
@@ -657,7 +667,8 @@ def test_record_from_the_local_shards(dataset) -> None:
         body = client.get("/api/records", params={"q": "Ab12", "segment_size": 5}).json()
     assert body["kind"] == "record" and body["video_id"] == "Ab12" and body["source"] == "local"
     assert body["shard"] == "local0000.tfrecord" and body["record_index"] == 0 and body["num_seconds"] == 8
-    assert [w["time_s"] for w in body["windows"]] == [4.0, 5.0, 6.0, 7.0]  # dataset rule: stamped at the last second
+    # dataset rule: stamped at the last second
+    assert [w["time_s"] for w in body["windows"]] == [4.0, 5.0, 6.0, 7.0]
     assert all(len(w["labels"]) == 9 for w in body["windows"])
     assert body["ground_truth"] == [{"index": 1, "name": LABELS[1]}, {"index": 2, "name": LABELS[2]}]
     assert body["youtube_id"] is None and body["link"] is None  # the lookup does not know Ab12
@@ -700,7 +711,8 @@ def test_record_from_a_yt8m_id_through_the_online_lookup(dataset) -> None:
     ("nope-nope", 404, "not a record id"), ("Qq00", 404, "not a YouTube-8M id"),
     ("aaaaaaaaaaa", 404, "not in the YouTube-8M training shards"),
     ("evilevilevi", 502, "unexpected shard"), ("bigindex000", 502, "holds 2 records"),
-    ("<script>", 422, "neither"), ("a b", 422, "neither"), ("https://evil.example/watch?v=dQw4w9WgXcQ", 422, "neither"),
+    ("<script>", 422, "neither"), ("a b", 422, "neither"),
+    ("https://evil.example/watch?v=dQw4w9WgXcQ", 422, "neither"),
     ("youtube.com/watch?v=short", 422, "no YouTube video id"), ("../../etc/passwd", 422, "neither"),
     ("", 422, "enter"), ("x" * 301, 422, "at most 300"),
 ])
@@ -727,10 +739,11 @@ def test_unreachable_lookup_is_a_502(dataset) -> None:
     assert response.status_code == 502 and "cannot reach" in response.json()["detail"]
 
 
-# --- the app's own loading, and the command line ---------------------------------------------------------------
+# --- the app's own loading, and the command line ------------------------------------------------------------
 
 
-def test_app_loads_its_models_in_the_lifespan_and_serves_without_extraction(model_files, media, tmp_path) -> None:
+def test_app_loads_its_models_in_the_lifespan_and_serves_without_extraction(model_files,
+                                                                            media, tmp_path) -> None:
     model, labels = model_files
     settings = Settings(model=str(model), labels=labels, data_dir=tmp_path / "data", fetch_weights=False)
     with TestClient(create_app(settings), base_url=BASE) as client:  # no weights in this test's cache
@@ -761,7 +774,8 @@ def test_serve_command_runs_uvicorn_on_loopback(model_files, tmp_path) -> None:
     model, labels = model_files
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "yt8m", "serve", "--model", str(model), "--labels", str(labels), "--port", str(port),
+        [sys.executable, "-m", "yt8m", "serve", "--model", str(model), "--labels", str(labels), "--port",
+         str(port),
          "--data-dir", str(tmp_path / "data"), "--offline"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -785,7 +799,7 @@ def test_serve_command_runs_uvicorn_on_loopback(model_files, tmp_path) -> None:
 
 
 
-# --- without a classifier ---------------------------------------------------------------------------------------
+# --- without a classifier -----------------------------------------------------------------------------------
 
 
 def _unreachable_mirror() -> str:
@@ -878,13 +892,16 @@ def test_serve_command_is_registered(run_cli) -> None:
 
 def test_serve_reports_bad_options_in_one_line(run_cli, tmp_path, model_files) -> None:
     missing = run_cli("serve", "--dataset", tmp_path / "nowhere", "--model", model_files[0])
-    assert missing.exit_code == 2 and "no such directory" in missing.stderr and "Traceback" not in missing.stderr
+    assert (missing.exit_code == 2 and "no such directory" in missing.stderr and "Traceback" not
+            in missing.stderr)
     bad_model = run_cli("serve", "--model", tmp_path / "no_model")
-    assert bad_model.exit_code == 2 and "no such model" in bad_model.stderr and "Traceback" not in bad_model.stderr
+    assert (bad_model.exit_code == 2 and "no such model" in bad_model.stderr and "Traceback" not
+            in bad_model.stderr)
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "classifier.json").write_text("{}")
     broken = run_cli("serve", "--model", tmp_path / "broken")
-    assert broken.exit_code == 2 and "not a yt8m classifier" in broken.stderr and "Traceback" not in broken.stderr
+    assert (broken.exit_code == 2 and "not a yt8m classifier" in broken.stderr and "Traceback" not
+            in broken.stderr)
 
 
 def test_settings_default_to_loopback() -> None:

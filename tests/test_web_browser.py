@@ -102,7 +102,8 @@ def make_scenes_video(path: Path, *, duration_s: int = DURATION_S, fps: int = 10
         t = np.arange(duration_s * rate) / rate
         samples = (0.3 * np.sin(2 * np.pi * (220 + 110 * (t // 3)) * t)).astype(np.float32)
         for start in range(0, len(samples) - size + 1, size):
-            chunk = av.AudioFrame.from_ndarray(samples[None, start:start + size], format="fltp", layout="mono")
+            chunk = av.AudioFrame.from_ndarray(samples[None, start:start + size], format="fltp",
+                                               layout="mono")
             chunk.sample_rate, chunk.pts, chunk.time_base = rate, start, Fraction(1, rate)
             container.mux(audio.encode(chunk))
         container.mux(audio.encode(None))
@@ -208,7 +209,8 @@ def test_upload_watch_threshold_and_seek_in_a_real_browser(chromium, live_server
             expected = 0.7 * max(duration, DURATION_S)  # 8.4 s: inside a second, away from window edges
             wait_until(page, f"(() => {{ const v = document.getElementById('video'); "
                              f"return !v.seeking && Math.abs(v.currentTime - {expected}) < 0.3; }})()")
-            expect(page.locator("#now-range")).to_have_text("0:07 – 0:12")  # the latest window started by 8.4 s
+            # the latest window started by 8.4 s
+            expect(page.locator("#now-range")).to_have_text("0:07 – 0:12")
 
             # A new segment size is recomputed on the server from the cached features.
             size = page.locator("#segment-size")
@@ -232,8 +234,8 @@ def test_page_says_what_is_missing_without_a_classifier(chromium, extractor, tmp
 
     from yt8m.web.resources import Resources
 
-    reason = ("no classifier: the model 'baseline' could not be loaded (cannot connect); predictions need one: "
-              "start the server with --model DIR, or run `yt8m models download baseline-savedmodel`")
+    reason = ("no classifier: the model 'baseline' could not be loaded (cannot connect); predictions need "
+              "one: start the server with --model DIR, or run `yt8m models download baseline-savedmodel`")
     resources = Resources(None, None, extractor, "baseline", classifier_error=reason)
     video_path = make_scenes_video(tmp_path / "short.mp4", duration_s=3)
     errors: list[str] = []

@@ -135,7 +135,8 @@ def _cache_files() -> list[str]:
 
 
 def test_download_converts_and_caches(server, fixture_sizes, capsys) -> None:
-    assert main(["models", "download", "inception", "inception-pca", "vggish-pca", "--mirror", server.url]) == 0
+    assert main(["models", "download", "inception", "inception-pca", "vggish-pca",
+                 "--mirror", server.url]) == 0
     out = capsys.readouterr().out
     assert "ready: inception" in out and "ready: vggish-pca" in out
     manifest = manifest_json()
@@ -241,7 +242,8 @@ def test_unreachable_host_fails_fast_with_instructions() -> None:
     with pytest.raises(WeightsError) as info:
         store.download(["vggish-pca"], mirror="http://no-such-host.invalid")
     text = str(info.value)
-    assert "does not resolve" in text and "yt8m models import" in text and "vggish_mean_matrix_data.pb" in text
+    assert ("does not resolve" in text and "yt8m models import" in text and "vggish_mean_matrix_data.pb"
+            in text)
     assert manifest_json()["artifacts"] == {}
 
 

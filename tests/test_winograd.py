@@ -25,7 +25,8 @@ def _pool(y: np.ndarray) -> np.ndarray:
     return y.reshape(n, k, h // 2, 2, w // 2, 2).max(axis=(3, 5))
 
 
-def _run(x: np.ndarray, w: np.ndarray, b: np.ndarray, *, pool: bool, channels_last: bool = True) -> np.ndarray:
+def _run(x: np.ndarray, w: np.ndarray, b: np.ndarray, *, pool: bool,
+         channels_last: bool = True) -> np.ndarray:
     xt = torch.from_numpy(x.astype(np.float32))
     if channels_last:
         xt = xt.contiguous(memory_format=torch.channels_last)

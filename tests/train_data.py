@@ -59,7 +59,8 @@ def write_shards(directory: Path, videos: list[tuple[str, np.ndarray, np.ndarray
         records = []
         for vid, labels, q in videos[i::shards]:
             x = dequantize(q)
-            records.append(make_frame_record(vid, labels, q[:, :1024], q[:, 1024:], mean_rgb=x[:, :1024].mean(0),
+            records.append(make_frame_record(vid, labels, q[:, :1024], q[:, 1024:],
+                                             mean_rgb=x[:, :1024].mean(0),
                                              mean_audio=x[:, 1024:].mean(0)).SerializeToString())
         write_records(path, records)
     return paths

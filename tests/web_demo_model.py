@@ -9,7 +9,8 @@ import torch
 from yt8m.inference.classifiers import build_model, save_native
 
 #: Names with commas, colons, ampersands and a "???" entry, as in the real label map.
-LABELS = ["Vehicle", "Arts & Entertainment, Music", "Sport: Football", "Cooking", "Animal", "Game, Video game",
+LABELS = ["Vehicle", "Arts & Entertainment, Music", "Sport: Football", "Cooking", "Animal",
+          "Game, Video game",
           "Dance", "Concert", "Nature: Landscape", "Car", "Guitar", "???"]
 
 

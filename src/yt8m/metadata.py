@@ -32,5 +32,6 @@ def clip_metadata_for(
         if end_s <= 0:
             raise InputError(f"{path}: the video's duration is unknown or zero; pass --end")
     if start_s >= end_s:
-        raise InputError(f"The clip start time ({start_s:g} s) must be less than the clip end time ({end_s:g} s).")
+        raise InputError(f"The clip start time ({start_s:g} s) must be less than the clip end time "
+                         f"({end_s:g} s).")
     return ClipMetadata(str(path.resolve()), seconds_to_us(start_s), seconds_to_us(end_s))

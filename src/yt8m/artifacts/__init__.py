@@ -34,7 +34,8 @@ from yt8m.artifacts.manifest import (
 from yt8m.artifacts.registry import ARTIFACTS, Artifact, artifact_for_filename, get_artifact
 
 __all__ = [
-    "ARTIFACTS", "MIRROR_ENV", "Artifact", "ArtifactRecord", "Manifest", "ModelRecord", "artifact_for_filename",
+    "ARTIFACTS", "MIRROR_ENV", "Artifact", "ArtifactRecord", "Manifest", "ModelRecord",
+    "artifact_for_filename",
     "artifact_record", "cache_dir", "cached_artifact", "cached_path", "check_import", "downloads_dir",
     "fetch_artifact", "get_artifact", "import_artifact", "mirror_from_env", "model_record", "models_dir",
     "read_manifest",

@@ -141,7 +141,8 @@ def check_import(path: Path, *, allow_size_mismatch: bool = False) -> tuple[Arti
     size = path.stat().st_size
     if artifact.size is None or size == artifact.size:
         return artifact, None
-    said = f"{path}: {size} bytes, but the published {artifact.filename} ({artifact.name}) has {artifact.size} bytes"
+    said = (f"{path}: {size} bytes, but the published {artifact.filename} ({artifact.name}) "
+            f"has {artifact.size} bytes")
     if not allow_size_mismatch:
         raise WeightsError(f"{said}; refused, as a download of that size would be (a truncated or different "
                            f"file). Import it anyway with `yt8m models import --allow-size-mismatch`")
@@ -237,7 +238,8 @@ def _transfer(url: str, part: Path, have: int, bar: tqdm, timeout_s: float,
         if response.status_code == 416 and have:  # we already have everything
             return have
         if response.status_code not in (200, 206):
-            summary = f"cannot fetch artifact {artifact.name!r}: HTTP {response.status_code} {response.reason} from {url}"
+            summary = (f"cannot fetch artifact {artifact.name!r}: "
+                       f"HTTP {response.status_code} {response.reason} from {url}")
             raise FetchError(summary, summary=summary)
         resumed = response.status_code == 206
         if not resumed and have:  # the server ignored Range: start over

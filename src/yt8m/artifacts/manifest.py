@@ -150,7 +150,8 @@ def record_model(name: str, path: Path, *, sha256: str, sources: Mapping[str, st
                          {k: tuple(v) for k, v in shapes.items()}, dict(meta), __version__, _now())
     with _editing() as document:
         document["models"][name] = {
-            "file": record.file, "size": record.size, "sha256": record.sha256, "sources": dict(record.sources),
+            "file": record.file, "size": record.size, "sha256": record.sha256,
+            "sources": dict(record.sources),
             "shapes": {k: list(v) for k, v in record.shapes.items()}, "meta": dict(record.meta),
             "yt8m_version": record.yt8m_version, "converted_at": record.converted_at,
         }

@@ -54,7 +54,8 @@ def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, star
     videos are listed in failures.csv and make the exit code 1.
     """
     from yt8m.extraction import Extractor
-    from yt8m.extraction.batch import FAILURES_FILE, check_shard_prefix, is_single_file, prepare_output, run_batch
+    from yt8m.extraction.batch import (FAILURES_FILE, check_shard_prefix, is_single_file, prepare_output,
+                                       run_batch)
     from yt8m.extraction.inputs import assign_ids, collect_inputs, default_output
     from yt8m.formats.mediasequence import get_clip_metadata, read_sequence_example
 
@@ -68,7 +69,8 @@ def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, star
     if not inputs:
         raise click.UsageError("give at least one INPUT (a video, a directory or a manifest .csv)")
     if start_s is not None and end_s is not None and start_s >= end_s:
-        raise InputError(f"The clip start time ({start_s:g} s) must be less than the clip end time ({end_s:g} s).")
+        raise InputError(f"The clip start time ({start_s:g} s) must be less than the clip end time "
+                         f"({end_s:g} s).")
     if engine == "ray":
         from yt8m.extraction.ray_engine import run_ray_cli
 
@@ -102,9 +104,9 @@ def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, star
     rate = f", {report.video_seconds / elapsed:.1f} video-s/s" if report.video_seconds else ""
     earlier = f" (and {len(report.failed_earlier)} in an earlier run)" if report.failed_earlier else ""
     removed = f"; removed {len(report.removed)} files of an earlier run" if report.removed else ""
-    click.echo(f"{len(report.done)} extracted ({report.video_seconds} video-seconds in {elapsed:.1f} s{rate}), "
-               f"{len(report.skipped)} skipped (done before from the same video and settings), {len(report.failed)} "
-               f"failed{earlier}{removed} -> {out}", err=True)
+    click.echo(f"{len(report.done)} extracted ({report.video_seconds} video-seconds in {elapsed:.1f} "
+               f"s{rate}), {len(report.skipped)} skipped (done before from the same video and settings), "
+               f"{len(report.failed)} failed{earlier}{removed} -> {out}", err=True)
     failed = len(report.failed) + len(report.failed_earlier)
     if failed:
         where = out.parent if single_file else out
@@ -150,7 +152,8 @@ def convert(features: tuple[Path, ...], output: Path, id_from: str) -> None:
                 failed.append(path)
                 click.echo(f"yt8m: failed: {exc}", err=True)
         if not writer.records_written:  # raised inside the writer: an existing shard stays as it was
-            raise _SomeFailed(f"none of the {len(features)} files could be converted; {output} was not written")
+            raise _SomeFailed(f"none of the {len(features)} files could be converted; {output} was not "
+                              "written")
     click.echo(f"{output}: {len(features) - len(failed)} records", err=True)
     if failed:
         raise _SomeFailed(f"{len(failed)} of {len(features)} files could not be converted")

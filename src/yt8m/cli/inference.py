@@ -55,7 +55,8 @@ def _write_text(path: Path | None, text: str) -> None:
 @click.option("--video-top-k", type=click.IntRange(min=1), default=20, show_default=True,
               help="Labels for the whole video.")
 @click.option("--labels", "labels_path", type=click.Path(path_type=Path), default=None, help=_LABELS_HELP)
-@click.option("--format", "output_format", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Where to write (default: stdout).")
 @click.option("--annotate", "annotate_path", type=click.Path(path_type=Path), default=None,
@@ -113,7 +114,8 @@ def _video_of(input_path: Path) -> Path:
         return input_path
     sequence = FeatureSequence.read(input_path)
     if sequence.metadata is None or not Path(sequence.metadata.data_path).is_file():
-        raise InputError(f"{input_path}: --annotate needs the video; this features file names none that exists")
+        raise InputError(f"{input_path}: --annotate needs the video; this features file names none that "
+                         "exists")
     return Path(sequence.metadata.data_path)
 
 
@@ -137,7 +139,8 @@ def _video_of(input_path: Path) -> Path:
 @click.option("--segment-cap", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Segments kept per class in --segment-submission.")
 @_device_option()
-def predict_dataset(shards: tuple[Path, ...], model: str, record_index: int | None, segment_size: int, top_k: int,
+def predict_dataset(shards: tuple[Path, ...], model: str, record_index: int | None, segment_size: int,
+                    top_k: int,
                     labels_path: Path | None, output: Path | None, submission: Path | None,
                     segment_submission: Path | None, whitelist: Path | None, segment_cap: int,
                     device: str) -> None:
@@ -160,17 +163,20 @@ def predict_dataset(shards: tuple[Path, ...], model: str, record_index: int | No
         notes: list[str] = []
         labels = None
         if windows_out is not None:
-            labels = resolve_label_map(labels_path, num_classes=classifier.num_classes, model=model, notes=notes)
+            labels = resolve_label_map(labels_path, num_classes=classifier.num_classes,
+                                       model=model, notes=notes)
             for note in notes:
                 click.echo(f"yt8m: note: {note}", err=True)
-        result = run(list(shards), classifier, record_index=record_index, segment_size=segment_size, top_k=top_k,
+        result = run(list(shards), classifier, record_index=record_index, segment_size=segment_size,
+                     top_k=top_k,
                      labels=labels, windows_out=windows_out, submission=submission,
                      segment_submission=segment_submission, whitelist=classes, segment_cap=segment_cap)
     written = [f"{kind} -> {path}" for kind, path in (("windows", output), ("submission", submission),
                                                         ("segment submission", segment_submission)) if path]
     scored = f"{result.windows} windows" if windows_out is not None else "scored (no windows asked for)"
     click.echo(f"{result.records} records, {scored} in {result.elapsed_s:.1f} s "
-               f"({result.records_per_s:.1f} records/s){'; ' if written else ''}{'; '.join(written)}", err=True)
+               f"({result.records_per_s:.1f} records/s){'; ' if written else ''}{'; '.join(written)}",
+               err=True)
 
 
 @cli.command("eval")
@@ -205,12 +211,13 @@ def eval_(shards: tuple[Path, ...], model: str | None, predictions: Path | None,
         from yt8m.inference.classifiers import load_classifier
 
         with load_classifier(model, device=device) as classifier:  # type: ignore[arg-type]
-            result = evaluate_model(list(shards), classifier, whitelist=whitelist, segment_top_n=segment_top_n)
+            result = evaluate_model(list(shards), classifier, whitelist=whitelist,
+                                    segment_top_n=segment_top_n)
     video = result.get("video")
     if not (video and video["num_classes_with_positives"]) and not result.get("segments"):
-        raise InputError(f"{len(shards)} shard(s) ({shards[0]}{', ...' if len(shards) > 1 else ''}): the records "
-                         f"hold no labels, so there is nothing to score (eval needs labelled shards, such as the "
-                         f"train or validate partitions; the test partition has none)")
+        raise InputError(f"{len(shards)} shard(s) ({shards[0]}{', ...' if len(shards) > 1 else ''}): the "
+                         "records hold no labels, so there is nothing to score (eval needs labelled shards, "
+                         f"such as the train or validate partitions; the test partition has none)")
     click.echo(json.dumps(result, indent=2) if as_json else _format_metrics(result))
 
 

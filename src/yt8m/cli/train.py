@@ -58,14 +58,17 @@ def _model_option(values: tuple[str, ...]) -> dict[str, Any]:
               help="Examples per decay step. [default: the recipe's; 4000000]")
 @click.option("--clip-gradient-norm", type=float, default=None,
               help="Per-tensor gradient norm limit, 0 for none. [default: 1.0]")
-@click.option("--regularization-penalty", type=float, default=None, help="Weight of the L2 loss. [default: 1.0]")
+@click.option("--regularization-penalty", type=float, default=None,
+              help="Weight of the L2 loss. [default: 1.0]")
 @click.option("--l2-penalty", type=float, default=None,
-              help="L2 penalty of the classifier weights. [default: the recipe's; 1e-8 for the starter families]")
+              help="L2 penalty of the classifier weights. [default: the recipe's; 1e-8 for the starter "
+                   "families]")
 @click.option("--batch-norm-decay", type=float, default=0.999, show_default=True,
               help="Batch norm moving-average decay (slim's default).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Passes over the training shards. [default: the recipe's; 5]")
-@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many steps in all.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None,
+              help="Stop after this many steps in all.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Steps between checkpoints (the model directory is rewritten too).")
 @click.option("--validate-every", type=click.IntRange(min=1), default=None,
@@ -76,7 +79,8 @@ def _model_option(values: tuple[str, ...]) -> dict[str, Any]:
               help="Videos held per reader for shuffling (0: shard order).")
 @click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True,
               help="Reader processes (each reads its own shards); 0 reads in the training process.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the weights, the shuffle and sampling.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the weights, the shuffle and sampling.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device (cpu, cuda, cuda:N, mps).")
 @click.option("--precision", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32",
               show_default=True, help="Mixed precision for the forward pass (float16 needs CUDA).")

@@ -21,7 +21,8 @@ _MODEL_HELP = ("The classifier: a yt8m native model directory, a TensorFlow Save
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but a loopback address exposes the server to the network.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8008, show_default=True, help="Port to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8008, show_default=True,
+              help="Port to listen on.")
 @click.option("-m", "--model", default="baseline", show_default=True, metavar="MODEL", help=_MODEL_HELP)
 @click.option("--labels", "labels_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Class names: label_map.txt or vocabulary.csv. [default: the cached label map, if any]")
@@ -30,7 +31,8 @@ _MODEL_HELP = ("The classifier: a yt8m native model directory, a TensorFlow Save
                    "record ids up in.")
 @click.option("--media-root", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="A folder of videos users may pick from (read in place, never written).")
-@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=512.0, show_default=True,
+@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=512.0,
+              show_default=True,
               help="Largest upload (and request body) accepted, in MiB.")
 @click.option("--max-video-pixels", type=click.IntRange(min=1), default=None, metavar="PIXELS",
               help="Largest video frame accepted (width x height), refused at upload. "
@@ -73,7 +75,8 @@ def serve(host: str, port: int, model: str, labels_path: Path | None, dataset_di
             is_loopback,
         )
     except ImportError as exc:
-        raise Yt8mError(f"yt8m serve needs the web extra ({exc.name} is missing): pip install 'yt8m[web]'") from None
+        raise Yt8mError(f"yt8m serve needs the web extra ({exc.name} is missing): "
+                        "pip install 'yt8m[web]'") from None
 
     options, mirror = options_from_cli(extraction)
     settings = Settings(host=host, port=port, model=model, labels=labels_path, dataset_dir=dataset_dir,
@@ -89,8 +92,8 @@ def serve(host: str, port: int, model: str, labels_path: Path | None, dataset_di
     resources = Resources.load(settings)
     if resources.classifier_error:
         click.echo(f"yt8m: warning: {resources.classifier_error}", err=True)
-        click.echo("yt8m: warning: serving without predictions: uploads are still extracted and dataset records "
-                   "still shown", err=True)
+        click.echo("yt8m: warning: serving without predictions: uploads are still extracted and dataset "
+                   "records still shown", err=True)
     for note in resources.notes:
         click.echo(f"yt8m: note: {note}", err=True)
     if resources.extraction_error:

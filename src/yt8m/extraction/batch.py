@@ -63,9 +63,11 @@ class BatchReport:
     """What a batch run did. Paths are input videos unless said otherwise."""
 
     done: list[Path] = field(default_factory=list)  #: extracted by this run
-    reused: list[Path] = field(default_factory=list)  #: an output or part of the same video and settings existed
+    #: an output or part of the same video and settings existed
+    reused: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)  #: failed in this run
-    failed_earlier: list[tuple[Path, str]] = field(default_factory=list)  #: the same video and settings failed before
+    #: the same video and settings failed before
+    failed_earlier: list[tuple[Path, str]] = field(default_factory=list)
     duplicates: list[Path] = field(default_factory=list)  #: given more than once; extracted once
     outputs: list[Path] = field(default_factory=list)  #: files written by this run
     removed: list[Path] = field(default_factory=list)  #: files of an earlier run that no longer belong
@@ -220,7 +222,8 @@ def output_lock(folder: Path) -> Iterator[None]:
 
 
 def run_batch(
-    extractor: Extractor, videos: list[VideoInput], *, fmt: OutputFormat, out: Path, workers: int | None = None,
+    extractor: Extractor, videos: list[VideoInput], *, fmt: OutputFormat, out: Path,
+    workers: int | None = None,
     overwrite: bool = False, shard_size: int = 100, shard_prefix: str = "features",
     start_s: float = 0.0, end_s: float | None = None, progress: bool | None = None,
     on_failure: Callable[[Path, str], None] | None = None,
@@ -243,11 +246,13 @@ def run_batch(
         works = _unique_works(videos, start_us, end_us, settings, report)
         manifest = _Manifest(plan.folder)
         _remove_stale_temporaries(plan, works)
-        run = _ShardRun(plan, works, manifest, report) if fmt == "yt8m" else _FileRun(plan, works, manifest, report)
+        run = _ShardRun(plan, works, manifest, report) if fmt == "yt8m" else _FileRun(plan, works,
+                                                                                      manifest, report)
         todo = run.plan_work(overwrite)
         jobs = (Job(w.video.path, start_us, end_us, key=w) for w in todo)
         show = sys.stderr.isatty() if progress is None else progress
-        with tqdm(total=len(todo), unit="video", disable=not show, desc="extract", dynamic_ncols=True) as bar, \
+        with tqdm(total=len(todo), unit="video", disable=not show, desc="extract",
+                  dynamic_ncols=True) as bar, \
                 tqdm(unit="video-s", disable=not show, position=1, leave=False, desc="frames") as seconds:
             for result in extractor.run(jobs, workers=workers, on_frames=seconds.update):
                 work: _Work = result.job.key  # type: ignore[assignment]
@@ -281,7 +286,8 @@ def _unique_works(videos: list[VideoInput], start_us: int, end_us: int | None, s
         seen.add(key)
         works.append(_Work(video, key))
     if report.duplicates:
-        report.notes.append(f"{len(report.duplicates)} inputs were given more than once and are extracted once: "
+        report.notes.append(f"{len(report.duplicates)} inputs were given more than once and are extracted "
+                            "once: "
                             + ", ".join(str(p) for p in report.duplicates[:5])
                             + (" ..." if len(report.duplicates) > 5 else ""))
     return works
@@ -357,7 +363,8 @@ class _ShardRun:
                 name = plan.shard_name(shard, self.shards)
                 entry = self.manifest.entries.get(name)
                 members = self.members(shard)
-                if entry is not None and [m[0] for m in entry.get("members", [])] == [w.key for w in members] \
+                if entry is not None \
+                        and [m[0] for m in entry.get("members", [])] == [w.key for w in members] \
                         and (entry.get("empty") or (plan.out / name).is_file()):
                     self.complete.add(shard)
                     for key, reason in entry["members"]:

@@ -41,7 +41,8 @@ def collect_inputs(inputs: list[Path]) -> list[VideoInput]:
             found = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES
                            and PARTS_DIR not in p.parts)
             if not found:
-                raise InputError(f"{item}: directory holds no video files ({', '.join(sorted(MEDIA_SUFFIXES))})")
+                raise InputError(f"{item}: directory holds no video files "
+                                 f"({', '.join(sorted(MEDIA_SUFFIXES))})")
             videos += [VideoInput(p) for p in found]
         elif item.suffix.lower() == ".csv":
             videos += read_manifest(item)

@@ -67,9 +67,11 @@ class ExtractOptions:
         if self.audio_stream < 0:
             raise InputError(f"the audio stream index must be >= 0, got {self.audio_stream}")
         if self.audio_hop not in _AUDIO_HOPS:
-            raise InputError(f"Invalid audio hop ({self.audio_hop!r}). Supported values are 'mediapipe', 'vggish'.")
+            raise InputError(f"Invalid audio hop ({self.audio_hop!r}). Supported values are 'mediapipe', "
+                             "'vggish'.")
         if self.precision not in _PRECISIONS:
-            raise InputError(f"Invalid precision ({self.precision!r}). Supported values are {', '.join(_PRECISIONS)}.")
+            raise InputError(f"Invalid precision ({self.precision!r}). Supported values are "
+                             f"{', '.join(_PRECISIONS)}.")
         check_device(self.device)
 
     def feature_settings(self) -> dict[str, Any]:
@@ -87,10 +89,12 @@ class ExtractOptions:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 #: The keyword arguments :func:`extract_options` adds to a command.
-OPTION_NAMES = ("device", "batch_size", "workers", "precision", "audio_hop", "audio_stream", "no_audio", "mirror")
+OPTION_NAMES = ("device", "batch_size", "workers", "precision", "audio_hop", "audio_stream",
+                "no_audio", "mirror")
 
 
-def extract_options(*, device_help: str = "PyTorch device for the models: cpu, cuda, cuda:1, ...") -> Callable[[_F], _F]:
+def extract_options(
+        *, device_help: str = "PyTorch device for the models: cpu, cuda, cuda:1, ...") -> Callable[[_F], _F]:
     """Add the extraction options to a click command; :func:`options_from_cli` reads them back."""
     decorators = [
         click.option("--device", default="cpu", show_default=True, help=device_help),
@@ -98,15 +102,19 @@ def extract_options(*, device_help: str = "PyTorch device for the models: cpu, c
                      help="Frames per Inception batch (frames of several videos are batched together)."),
         click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Videos decoded in parallel while the models run."),
-        click.option("--precision", type=click.Choice(list(_PRECISIONS)), default="float32", show_default=True,
-                     help="Model precision (bfloat16 on CPUs with AVX512-BF16/AMX, float16/bfloat16 on GPUs)."),
-        click.option("--audio-hop", type=click.Choice(list(_AUDIO_HOPS)), default="mediapipe", show_default=True,
+        click.option("--precision", type=click.Choice(list(_PRECISIONS)), default="float32",
+                     show_default=True,
+                     help="Model precision (bfloat16 on CPUs with AVX512-BF16/AMX, "
+                          "float16/bfloat16 on GPUs)."),
+        click.option("--audio-hop", type=click.Choice(list(_AUDIO_HOPS)), default="mediapipe",
+                     show_default=True,
                      help="mediapipe: one 0.96 s example per second (YouTube-8M); vggish: every 0.96 s."),
         click.option("--audio-stream", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Which audio stream (counting audio streams only)."),
         click.option("--no-audio", is_flag=True, help="Video features only."),
         click.option("--mirror", metavar="URL", default=None,
-                     help="Fetch missing weights from this mirror (default: $YT8M_MIRROR, else the official URLs)."),
+                     help="Fetch missing weights from this mirror (default: $YT8M_MIRROR, else the official "
+                          "URLs)."),
     ]
 
     def apply(command: _F) -> _F:

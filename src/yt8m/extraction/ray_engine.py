@@ -64,7 +64,8 @@ def require_ray() -> Any:
         import ray
         import ray.data
     except ImportError:
-        raise InputError("--engine ray needs Ray: pip install 'yt8m[ray]' (or pip install 'ray[data]>=2.60')") from None
+        raise InputError("--engine ray needs Ray: pip install 'yt8m[ray]' "
+                         "(or pip install 'ray[data]>=2.60')") from None
     return ray
 
 
@@ -79,13 +80,15 @@ def read_parquet_manifest(path: Path) -> list[VideoInput]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise InputError(f"{path}: reading Parquet manifests needs pyarrow (pip install 'yt8m[ray]')") from None
+        raise InputError(f"{path}: reading Parquet manifests needs pyarrow "
+                         "(pip install 'yt8m[ray]')") from None
     try:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several kinds for unreadable files
         raise InputError(f"{path}: cannot read the Parquet manifest ({exc})") from None
     if "path" not in table.column_names:
-        raise InputError(f"{path}: a Parquet manifest needs a 'path' column (has {', '.join(table.column_names)})")
+        raise InputError(f"{path}: a Parquet manifest needs a 'path' column (has "
+                         f"{', '.join(table.column_names)})")
     paths = table.column("path").to_pylist()
     ids = table.column("id").to_pylist() if "id" in table.column_names else [None] * len(paths)
     labels = table.column("labels").to_pylist() if "labels" in table.column_names else [None] * len(paths)
@@ -178,14 +181,17 @@ class _ExtractActor:
                 try:
                     features = result.features
                     notes = list(features.notes) + list(features.aligned_audio()[1])
-                    record = features.to_frame_record(ids[index], labels[index]).SerializeToString(deterministic=True)
+                    record = features.to_frame_record(
+                        ids[index], labels[index]).SerializeToString(deterministic=True)
                 except Yt8mError as exc:
                     rows[index] = failed(index, str(exc), result.seconds)
                     continue
                 except Exception as exc:  # one bad video must not fail the block
-                    rows[index] = failed(index, f"{given[index]}: {type(exc).__name__}: {exc}", result.seconds)
+                    rows[index] = failed(index, f"{given[index]}: {type(exc).__name__}: {exc}",
+                                         result.seconds)
                     continue
-                rows[index] = {"ok": True, "record": record, "reason": "", "video_seconds": features.num_seconds,
+                rows[index] = {"ok": True, "record": record, "reason": "",
+                               "video_seconds": features.num_seconds,
                                "seconds": result.seconds, "notes": json.dumps(notes)}
         except Exception as exc:  # the models themselves failed (out of memory, ...): say it per video
             log.warning("extraction failed on a batch: %s", exc, exc_info=True)
@@ -256,7 +262,8 @@ def _finished_shard(out: Path, shard: _Shard, settings: dict[str, Any]) -> dict[
     if (data.get("version") != _SIDECAR_VERSION or data.get("settings") != settings
             or data.get("videos") != _members(shard.members)):
         return None
-    if data.get("records", 0) and (not shard.path.is_file() or shard.path.stat().st_size != data.get("bytes")):
+    if data.get("records", 0) and (not shard.path.is_file()
+                                   or shard.path.stat().st_size != data.get("bytes")):
         return None
     return data
 
@@ -276,7 +283,8 @@ def _write_shard(out: Path, shard: _Shard, settings: dict[str, Any]) -> bool:
         "version": _SIDECAR_VERSION, "shard": shard.path.name, "settings": settings,
         "videos": _members(shard.members), "records": len(records),
         "bytes": shard.path.stat().st_size if records else 0,
-        "failures": [[str(v.path), shard.failures[v.index]] for v in shard.members if v.index in shard.failures],
+        "failures": [[str(v.path), shard.failures[v.index]]
+                     for v in shard.members if v.index in shard.failures],
     }
     write_bytes_atomic(_sidecar_path(out, shard.path), json.dumps(sidecar, indent=1).encode())
     return bool(records)
@@ -306,7 +314,8 @@ def _connect(ray: Any, address: str | None) -> bool:
     try:
         ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise InputError(f"cannot reach the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: {exc}") from None
+        raise InputError(f"cannot reach the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: "
+                         f"{exc}") from None
     return True
 
 
@@ -371,7 +380,8 @@ def run_ray(
         raise InputError(f"{out}: exists and is not a directory (needed for yt8m shards)")
     out.mkdir(parents=True, exist_ok=True)
     (out / SIDECAR_DIR).mkdir(exist_ok=True)
-    for stale in list(out.glob(f".{shard_prefix}-*.tfrecord.*.part")) + list((out / SIDECAR_DIR).glob(".*.part")):
+    for stale in (list(out.glob(f".{shard_prefix}-*.tfrecord.*.part"))
+                  + list((out / SIDECAR_DIR).glob(".*.part"))):
         stale.unlink(missing_ok=True)  # unfinished atomic writes of a killed run
     start_us = round(start_s * 1e6)
     end_us = None if end_s is None else round(end_s * 1e6)
@@ -474,7 +484,8 @@ def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, out: Path
                             shard.records[index] = bytes(batch["record"][row])
                             report.done.append(video.path)
                             report.video_seconds += int(batch["video_seconds"][row])
-                            report.notes += [f"{video.path}: {n}" for n in json.loads(str(batch["notes"][row]))]
+                            report.notes += [f"{video.path}: {n}"
+                                             for n in json.loads(str(batch["notes"][row]))]
                         else:
                             reason = str(batch["reason"][row])
                             shard.failures[index] = reason
@@ -493,10 +504,12 @@ def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, out: Path
                 cause = _yt8m_cause(exc)
                 if cause is not None:
                     raise cause from None
-                raise Yt8mError(f"the Ray run failed: {str(exc).strip().splitlines()[0] if str(exc) else exc!r}") from exc
+                raise Yt8mError("the Ray run failed: "
+                                f"{str(exc).strip().splitlines()[0] if str(exc) else exc!r}") from exc
         missing = [v.path for v in members if v.index not in seen]
         if missing:  # Ray said the run ended without these: never silently short
-            raise Yt8mError(f"the Ray run ended without {len(missing)} videos (first: {missing[0]}); rerun to finish")
+            raise Yt8mError(f"the Ray run ended without {len(missing)} videos (first: {missing[0]}); rerun "
+                            "to finish")
     finally:
         if started_ray:
             ray.shutdown()
@@ -516,10 +529,10 @@ def run_ray_cli(inputs: Iterable[Path], *, output: Path | None, options: Extract
                      overwrite=overwrite)
     rate = f", {report.video_seconds / report.elapsed_s:.1f} video-s/s" if report.video_seconds else ""
     earlier = f" (and {len(report.failed_earlier)} in an earlier run)" if report.failed_earlier else ""
-    click.echo(f"{len(report.done)} extracted ({report.video_seconds} video-seconds in {report.elapsed_s:.1f} s"
-               f"{rate}), {len(report.skipped)} skipped (already done), {len(report.failed)} failed{earlier} "
-               f"-> {out} [ray: {report.actors} actors, {report.shards_written} shards written, "
-               f"{report.shards_skipped} skipped]", err=True)
+    click.echo(f"{len(report.done)} extracted ({report.video_seconds} video-seconds in "
+               f"{report.elapsed_s:.1f} s{rate}), {len(report.skipped)} skipped (already done), "
+               f"{len(report.failed)} failed{earlier} -> {out} [ray: {report.actors} actors, "
+               f"{report.shards_written} shards written, {report.shards_skipped} skipped]", err=True)
     failed = len(report.failed) + len(report.failed_earlier)
     if failed:
         raise _SomeFailed(f"{failed} of {len(videos)} videos failed; see {out / FAILURES_FILE}")

@@ -127,14 +127,16 @@ class Extractor:
         assert self.vggish is not None and self.audio_pca is not None
         out = []
         for i in range(0, len(examples), self.options.audio_batch_size):
-            chunk = torch.from_numpy(examples[i:i + self.options.audio_batch_size]).to(self.device, self.dtype)
+            chunk = torch.from_numpy(
+                examples[i:i + self.options.audio_batch_size]).to(self.device, self.dtype)
             out.append(self.vggish(chunk).float().cpu().numpy())
         embeddings = np.concatenate(out) if out else np.zeros((0, 128), np.float32)
         return self.audio_pca(embeddings)
 
     # --- extraction ---------------------------------------------------------------------------
 
-    def extract(self, path: str | Path, *, start_s: float = 0.0, end_s: float | None = None) -> FeatureSequence:
+    def extract(self, path: str | Path, *, start_s: float = 0.0,
+                end_s: float | None = None) -> FeatureSequence:
         """Extract one video's clip ``[start_s, end_s)``; raises on failure."""
         job = Job(Path(path), round(start_s * 1e6), None if end_s is None else round(end_s * 1e6))
         (result,) = list(self.run([job], workers=1))
@@ -297,7 +299,8 @@ class Extractor:
         size = self.options.audio_batch_size
         if not waiting or (waiting < size and not final):
             return
-        examples = np.concatenate(state.audio_waiting) if len(state.audio_waiting) > 1 else state.audio_waiting[0]
+        examples = (np.concatenate(state.audio_waiting) if len(state.audio_waiting) > 1
+                    else state.audio_waiting[0])
         ready = len(examples) if final else len(examples) // size * size
         state.audio.append(self.audio_features(examples[:ready]))
         state.audio_waiting = [examples[ready:]] if ready < len(examples) else []
@@ -315,7 +318,8 @@ class Extractor:
         if not state.rgb_times:
             return Result(job, error=InputError(f"{job.path}: no video frame inside the clip "
                                                 f"[{job.start_us / 1e6:g} s, "
-                                                f"{'end' if job.end_us is None else f'{job.end_us / 1e6:g} s'})"),
+                                                f"""{'end' if job.end_us is None
+                                                     else f'{job.end_us / 1e6:g} s'})"""),
                           seconds=elapsed)
         times = np.asarray(state.rgb_times, np.int64)
         rgb = np.stack([state.rgb[t] for t in state.rgb_times])
@@ -353,9 +357,11 @@ def _video_end_us(info: MediaInfo) -> int:
 
 
 def extract(path: str | Path, *, start_s: float = 0.0, end_s: float | None = None,
-            options: ExtractOptions | None = None, fetch: bool = True, mirror: str | None = None) -> FeatureSequence:
+            options: ExtractOptions | None = None, fetch: bool = True,
+            mirror: str | None = None) -> FeatureSequence:
     """Extract the YouTube-8M features of one video (models loaded for this call).
 
     For many videos, build one :class:`Extractor` and call :meth:`Extractor.run`.
     """
-    return Extractor(options or ExtractOptions(), fetch=fetch, mirror=mirror).extract(path, start_s=start_s, end_s=end_s)
+    return Extractor(options or ExtractOptions(), fetch=fetch,
+                     mirror=mirror).extract(path, start_s=start_s, end_s=end_s)

@@ -113,7 +113,8 @@ class Mixed35(nn.Module):
         super().__init__()
         self.conv = ConvBN(in_channels, 64, 1)
         self.tower = _Tower([(in_channels, 48, 1, 1, "SAME"), (48, 64, 5, 1, "SAME")])
-        self.tower_1 = _Tower([(in_channels, 64, 1, 1, "SAME"), (64, 96, 3, 1, "SAME"), (96, 96, 3, 1, "SAME")])
+        self.tower_1 = _Tower([(in_channels, 64, 1, 1, "SAME"), (64, 96, 3, 1, "SAME"),
+                               (96, 96, 3, 1, "SAME")])
         self.tower_2 = _Tower([(in_channels, pool_features, 1, 1, "SAME")])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,7 +127,8 @@ class Reduce35to17(nn.Module):
     def __init__(self, in_channels: int) -> None:
         super().__init__()
         self.conv = ConvBN(in_channels, 384, 3, 2, "VALID")
-        self.tower = _Tower([(in_channels, 64, 1, 1, "SAME"), (64, 96, 3, 1, "SAME"), (96, 96, 3, 2, "VALID")])
+        self.tower = _Tower([(in_channels, 64, 1, 1, "SAME"), (64, 96, 3, 1, "SAME"),
+                             (96, 96, 3, 2, "VALID")])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.conv(x), self.tower(x), F.max_pool2d(x, 3, 2)], 1)

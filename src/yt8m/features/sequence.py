@@ -6,7 +6,8 @@ may start a little earlier or later, be shorter or longer, or be missing. The Me
 output keeps them as they are (as the reference does); the YouTube-8M record format
 needs one audio row per video second, so :meth:`FeatureSequence.aligned_audio` aligns on
 video seconds: each second takes the free audio example whose stamp is nearest to its
-own (within half a second; each example serves one second, the earlier on a tie); seconds without one get zeros, which in PCA space is the mean
+own (within half a second; each example serves one second, the earlier on a tie); seconds
+without one get zeros, which in PCA space is the mean
 audio embedding; audio examples matching no video second are dropped. What was padded
 or dropped is reported in plain words (see docs/alignment.md, 'The rule' and 'Reporting').
 """
@@ -120,7 +121,8 @@ class FeatureSequence:
             tracks.append(ms.FeatureTrack(ms.AUDIO, self.audio, self.audio_timestamps_us))
         return ms.make_features(self.metadata, tracks)
 
-    def to_frame_record(self, video_id: str, labels: list[int] | npt.NDArray[np.int64] = ()) -> protos.SequenceExample:
+    def to_frame_record(self, video_id: str,
+                        labels: list[int] | npt.NDArray[np.int64] = ()) -> protos.SequenceExample:
         """A YouTube-8M frame-level record: quantized, audio aligned on video seconds.
 
         Its context also holds ``mean_rgb``/``mean_audio`` of the unquantized features,
@@ -132,7 +134,8 @@ class FeatureSequence:
         return make_frame_record(video_id, list(labels), quantize(self.rgb), quantize(audio),
                                  mean_rgb=self.rgb.mean(0), mean_audio=audio.mean(0))
 
-    def to_video_record(self, video_id: str, labels: list[int] | npt.NDArray[np.int64] = ()) -> protos.Example:
+    def to_video_record(self, video_id: str,
+                        labels: list[int] | npt.NDArray[np.int64] = ()) -> protos.Example:
         """A YouTube-8M video-level record: ``mean_rgb``/``mean_audio`` of the unquantized features."""
         audio, _ = self.aligned_audio()
         if self.num_seconds == 0:
@@ -167,7 +170,8 @@ class FeatureSequence:
                         if "data_path" in meta else None)
                 has_audio = meta.get("has_audio", True)
                 return cls(npz["rgb"], npz["rgb_timestamps_us"], npz["audio"] if has_audio else None,
-                           npz["audio_timestamps_us"] if has_audio else None, clip, list(meta.get("notes", [])))
+                           npz["audio_timestamps_us"] if has_audio else None, clip,
+                           list(meta.get("notes", [])))
         except FileNotFoundError:
             raise InputError(f"{path}: no such file") from None
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:

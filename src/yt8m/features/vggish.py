@@ -85,13 +85,15 @@ class VGGish(nn.Module):
 
     def forward(self, examples: torch.Tensor) -> torch.Tensor:
         if examples.ndim != 3 or tuple(examples.shape[1:]) != (NUM_FRAMES, NUM_BANDS):
-            raise ValueError(f"expected log-mel examples [N, {NUM_FRAMES}, {NUM_BANDS}], got {tuple(examples.shape)}")
+            raise ValueError(f"expected log-mel examples [N, {NUM_FRAMES}, {NUM_BANDS}], got "
+                             f"{tuple(examples.shape)}")
         chunk = CONV_CHUNK if examples.device.type == "cpu" else max(len(examples), 1)
         with ieee_float32(examples):
             if len(examples) <= chunk:
                 x = self._convolutions(examples)
             else:
-                x = torch.cat([self._convolutions(examples[i:i + chunk]) for i in range(0, len(examples), chunk)])
+                x = torch.cat([self._convolutions(examples[i:i + chunk])
+                               for i in range(0, len(examples), chunk)])
             x = self.fc1.first(x).relu_()                        # N x 4096
             x = self.fc1.second(x).relu_()                       # N x 4096
             return self.fc2(x)                                   # N x 128, no activation
@@ -103,7 +105,8 @@ class VGGish(nn.Module):
     def _convolutions(self, examples: torch.Tensor) -> torch.Tensor:
         """Log-mel examples [n, 96, 64] -> flattened ``pool4`` [n, 12288] in (h, w, c) order."""
         if examples.device.type == "cpu" and len(examples) > CONV1_CHUNK:
-            x = torch.cat([self._conv1(examples[i:i + CONV1_CHUNK]) for i in range(0, len(examples), CONV1_CHUNK)])
+            x = torch.cat([self._conv1(examples[i:i + CONV1_CHUNK])
+                           for i in range(0, len(examples), CONV1_CHUNK)])
         else:
             x = self._conv1(examples)
         x = self._conv_relu(self.conv2, x, pool=True)            # N x 128 x 24 x 16
@@ -115,7 +118,8 @@ class VGGish(nn.Module):
 
     def _conv_relu(self, conv: nn.Conv2d, x: torch.Tensor, *, pool: bool = False) -> torch.Tensor:
         """``relu(conv(x))``, 2x2 max-pooled when ``pool``: Winograd where it is faster."""
-        if (x.device.type == "cpu" and x.dtype == torch.float32 and conv.in_channels >= WINOGRAD_MIN_CHANNELS):
+        if (x.device.type == "cpu" and x.dtype == torch.float32
+                and conv.in_channels >= WINOGRAD_MIN_CHANNELS):
             return winograd.conv3x3_relu(x, self._winograd_kernels(conv), conv.bias, pool=pool)
         x = conv(x)
         return (F.max_pool2d(x, 2) if pool else x).relu_()

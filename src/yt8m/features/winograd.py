@@ -44,7 +44,8 @@ def transform_kernel(weight: torch.Tensor) -> torch.Tensor:
     return u.reshape(16, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
 
 
-def conv3x3_relu(x: torch.Tensor, kernels: torch.Tensor, bias: torch.Tensor, *, pool: bool = False) -> torch.Tensor:
+def conv3x3_relu(x: torch.Tensor, kernels: torch.Tensor, bias: torch.Tensor, *,
+                 pool: bool = False) -> torch.Tensor:
     """``relu(conv3x3(x) + bias)``, then a 2x2 stride-2 max-pool when ``pool``.
 
     ``x`` is [N, C_in, H, W] with H and W even (any memory format; channels-last avoids a
@@ -57,7 +58,8 @@ def conv3x3_relu(x: torch.Tensor, kernels: torch.Tensor, bias: torch.Tensor, *, 
     if h % 2 or w % 2:
         raise ValueError(f"Winograd F(2x2, 3x3) needs an even height and width, got {h}x{w}")
     if kernels.shape != (16, c, k) or bias.shape != (k,):
-        raise ValueError(f"kernels {tuple(kernels.shape)} and bias {tuple(bias.shape)} do not fit {c} input channels")
+        raise ValueError(f"kernels {tuple(kernels.shape)} and bias {tuple(bias.shape)} do not fit {c} input "
+                         "channels")
     th, tw = h // 2, w // 2
     tiles = n * th * tw
     padded = torch.nn.functional.pad(x.permute(0, 2, 3, 1), (0, 0, 1, 1, 1, 1))  # [N, H+2, W+2, C]
@@ -82,7 +84,8 @@ def conv3x3_relu(x: torch.Tensor, kernels: torch.Tensor, bias: torch.Tensor, *, 
     if pool:
         return y.amax(0).add_(bias).relu_().view(n, th, tw, k).permute(0, 3, 1, 2)
     out = torch.empty(n, h, w, k, dtype=x.dtype, device=x.device)
-    out.view(n, th, 2, tw, 2, k).copy_(y.add_(bias).relu_().view(2, 2, n, th, tw, k).permute(2, 3, 0, 4, 1, 5))
+    out.view(n, th, 2, tw, 2, k).copy_(
+        y.add_(bias).relu_().view(2, 2, n, th, tw, k).permute(2, 3, 0, 4, 1, 5))
     return out.permute(0, 3, 1, 2)
 
 

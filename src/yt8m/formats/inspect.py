@@ -95,7 +95,8 @@ def describe_sequence_example(path: Path, sequence: Any) -> dict[str, Any]:
     ctx = sequence.context
     if ms.CLIP_DATA_PATH in ctx.feature:
         clip = ms.get_clip_metadata(sequence, where=where)
-        out["clip"] = {"data_path": clip.data_path, "start_s": clip.start_us / 1e6, "end_s": clip.end_us / 1e6}
+        out["clip"] = {"data_path": clip.data_path, "start_s": clip.start_us / 1e6,
+                       "end_s": clip.end_us / 1e6}
     out["context"] = describe_features(ctx)
     streams = {}
     for name in (ms.RGB, ms.AUDIO):

@@ -145,7 +145,8 @@ def get_feature_track(sequence: protos.SequenceExample, name: str, *, where: str
     stamp_list = lists[timestamp_key(name)].feature if timestamp_key(name) in lists else []
     stamps = np.asarray([f.int64_list.value[0] if f.int64_list.value else -1 for f in stamp_list], np.int64)
     if stamps.shape[0] != values.shape[0]:
-        raise InputError(f"{where}: {name} has {values.shape[0]} feature rows but {stamps.shape[0]} timestamps")
+        raise InputError(f"{where}: {name} has {values.shape[0]} feature rows but {stamps.shape[0]} "
+                         "timestamps")
     rate = sequence.context.feature.get(rate_key(name))
     rate_hz = float(rate.float_list.value[0]) if rate is not None and rate.float_list.value else 1.0
     return FeatureTrack(name, values, stamps, rate_hz)

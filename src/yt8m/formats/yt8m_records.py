@@ -149,7 +149,8 @@ def make_video_record(
     return record
 
 
-def _bytes_rows(sequence: protos.SequenceExample, key: str, dim: int, where: str) -> npt.NDArray[np.uint8] | None:
+def _bytes_rows(sequence: protos.SequenceExample, key: str,
+                dim: int, where: str) -> npt.NDArray[np.uint8] | None:
     lists = sequence.feature_lists.feature_list
     if key not in lists:
         return None
@@ -158,7 +159,8 @@ def _bytes_rows(sequence: protos.SequenceExample, key: str, dim: int, where: str
         values = feature.bytes_list.value
         if len(values) != 1 or len(values[0]) != dim:
             got = [len(v) for v in values]
-            raise InputError(f"{where}: {key} second {i} holds byte strings of lengths {got}, expected one of {dim}")
+            raise InputError(f"{where}: {key} second {i} holds byte strings of lengths {got}, expected one "
+                             f"of {dim}")
         rows.append(values[0])
     return np.frombuffer(b"".join(rows), np.uint8).reshape(len(rows), dim)
 

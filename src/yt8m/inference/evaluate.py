@@ -110,7 +110,8 @@ def evaluate_model(shards: Sequence[str | os.PathLike[str]], classifier: Classif
             ranking.add(record.video_id, prediction.chunks.starts.tolist(), prediction.chunk_scores)
     segments = None
     if ranking is not None and len(ratings):
-        segments = {**segment_map(ranking.ranked(), ratings, top_n=segment_top_n), "rated_segments": len(ratings)}
+        segments = {**segment_map(ranking.ranked(), ratings, top_n=segment_top_n),
+                    "rated_segments": len(ratings)}
     return {"shards": [str(s) for s in shards], "model": classifier.describe(), "video": batcher.results(),
             "segments": segments}
 
@@ -134,7 +135,8 @@ def evaluate_submission(shards: Sequence[str | os.PathLike[str]], path: str | os
         if not len(ratings):
             raise InputError(f"{p} is a segment submission, but the shards hold no segment ratings "
                              f"(2019-style segment_labels)")
-        result["segments"] = {**segment_map(ranking, ratings, top_n=segment_top_n), "rated_segments": len(ratings)}
+        result["segments"] = {**segment_map(ranking, ratings, top_n=segment_top_n),
+                              "rated_segments": len(ratings)}
         return result
     predicted = submissions.read_video_submission(p)
     videos = [(r.video_id, r.labels, r.where) for r in _records(shards)]

@@ -32,8 +32,10 @@ log = logging.getLogger(__name__)
 DATASET_TOP_K = 9
 
 
-def record_windows_json(prediction: RecordPrediction, *, top_k: int, labels: LabelMap | None) -> dict[str, Any]:
-    """One record's windows: ``{"time_s", "start_s", "end_s", "labels"}`` each, stamped at their last second."""
+def record_windows_json(prediction: RecordPrediction, *, top_k: int,
+                        labels: LabelMap | None) -> dict[str, Any]:
+    """One record's windows: ``{"time_s", "start_s", "end_s", "labels"}`` each, stamped at their last
+    second."""
     record, windows, scores = prediction.record, prediction.windows, prediction.window_scores
     entries = []
     if windows is not None and scores is not None:
@@ -86,7 +88,8 @@ class _TextOut:
 
 def predict_dataset(shards: Sequence[str | os.PathLike[str]], classifier: Classifier, *,
                     record_index: int | None = None, segment_size: int = 5, top_k: int = DATASET_TOP_K,
-                    labels: LabelMap | None = None, windows_out: str | os.PathLike[str] | TextIO | None = None,
+                    labels: LabelMap | None = None,
+                    windows_out: str | os.PathLike[str] | TextIO | None = None,
                     submission: str | os.PathLike[str] | None = None,
                     segment_submission: str | os.PathLike[str] | None = None,
                     whitelist: Sequence[int] | None = None, segment_cap: int = submissions.SEGMENT_CAP,
@@ -109,7 +112,8 @@ def predict_dataset(shards: Sequence[str | os.PathLike[str]], classifier: Classi
     ranking = (submissions.SegmentRanking(whitelist or [], classifier.num_classes, cap=segment_cap)
                if segment_submission is not None else None)
     options = DatasetOptions(segment_size=segment_size, windows=windows_out is not None,
-                             video=submission is not None, chunks=ranking is not None, batch_frames=batch_frames)
+                             video=submission is not None, chunks=ranking is not None,
+                             batch_frames=batch_frames)
     run = DatasetRun()
     started = time.perf_counter()
     with ExitStack() as stack:
@@ -127,7 +131,8 @@ def predict_dataset(shards: Sequence[str | os.PathLike[str]], classifier: Classi
             if video is not None and prediction.video_scores is not None:
                 video.write(submissions.video_line(prediction.record.video_id, prediction.video_scores))
             if ranking is not None and prediction.chunks is not None and prediction.chunk_scores is not None:
-                ranking.add(prediction.record.video_id, prediction.chunks.starts.tolist(), prediction.chunk_scores)
+                ranking.add(prediction.record.video_id, prediction.chunks.starts.tolist(),
+                            prediction.chunk_scores)
         if ranking is not None and segment_submission is not None:
             segments = _TextOut(stack, segment_submission)
             ranking.write(segments)  # type: ignore[arg-type]

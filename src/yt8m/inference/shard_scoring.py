@@ -89,8 +89,8 @@ def record_features(record: DatasetRecord, *, shard: str, index: int) -> RecordF
             have = min(rgb.shape[0], record.audio.shape[0])
             audio[:have] = dequantize(record.audio[:have])
             if record.audio.shape[0] != rgb.shape[0]:
-                notes.append(f"{record.audio.shape[0]} audio seconds for {rgb.shape[0]} rgb seconds: aligned on "
-                             f"the rgb seconds (extra audio dropped, missing audio zeros)")
+                notes.append(f"{record.audio.shape[0]} audio seconds for {rgb.shape[0]} rgb seconds: aligned "
+                             f"on the rgb seconds (extra audio dropped, missing audio zeros)")
         frames = np.concatenate([rgb, audio], axis=1)
     for note in notes:
         log.warning("%s: %s", where, note)

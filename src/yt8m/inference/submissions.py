@@ -65,7 +65,8 @@ class SegmentRanking:
             raise InputError("the whitelist holds no classes")
         if wl.min() < 0 or wl.max() >= self.num_classes:
             bad = wl[(wl < 0) | (wl >= self.num_classes)][0]
-            raise InputError(f"whitelisted class {bad} is out of range for a model of {self.num_classes} classes")
+            raise InputError(f"whitelisted class {bad} is out of range for a model of {self.num_classes} "
+                             "classes")
         self._whitelist = np.unique(wl)
 
     def add(self, video_id: str, starts_s: Iterable[int], scores: npt.NDArray[np.float32]) -> None:
@@ -81,7 +82,8 @@ class SegmentRanking:
         k = min(self.per_segment, self._whitelist.size)
         best = np.argpartition(-allowed, k - 1, axis=1)[:, :k]
         rows = np.repeat(np.arange(len(starts)), k)
-        self._parts.append((self._whitelist[best.reshape(-1)], allowed[rows, best.reshape(-1)].astype(np.float32),
+        self._parts.append((self._whitelist[best.reshape(-1)],
+                            allowed[rows, best.reshape(-1)].astype(np.float32),
                             rows + first))
         self._pending += rows.size
         if self._pending > 4 * self.cap + 1_000_000:

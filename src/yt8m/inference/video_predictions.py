@@ -56,8 +56,8 @@ class LocalFeatures:
         if bad.any():
             rows = np.flatnonzero(bad.any(axis=1))
             raise InputError(f"{self.source}: the features hold {int(bad.sum())} NaN or infinite values "
-                             f"(in {len(rows)} of {self.num_seconds} seconds, the first at row {int(rows[0])}); "
-                             f"they cannot be scored")
+                             f"(in {len(rows)} of {self.num_seconds} seconds, the first at row "
+                             f"{int(rows[0])}); they cannot be scored")
 
     @property
     def num_seconds(self) -> int:
@@ -70,7 +70,8 @@ class LocalFeatures:
 def _row_times(stamps_us: npt.NDArray[np.int64], notes: list[str]) -> npt.NDArray[np.float64]:
     count = stamps_us.shape[0]
     if count and (stamps_us.min() < 0 or np.any(np.diff(stamps_us) <= 0)):
-        notes.append("the RGB timestamps are missing or not increasing: windows are timed by row index (1 s each)")
+        notes.append("the RGB timestamps are missing or not increasing: windows are timed by row index (1 s "
+                     "each)")
         return np.arange(count, dtype=np.float64)
     return stamps_us.astype(np.float64) / 1e6
 
@@ -85,7 +86,8 @@ def features_from_sequence(sequence: FeatureSequence, *, source: str) -> LocalFe
         notes.append("the features hold no audio: audio features were assumed to be zeros (the mean audio "
                      "embedding) for every second")
     frames = np.concatenate([sequence.rgb, audio], axis=1).astype(np.float32)
-    return LocalFeatures(frames, _row_times(sequence.rgb_timestamps_us, notes), source, sequence.has_audio, notes)
+    return LocalFeatures(frames, _row_times(sequence.rgb_timestamps_us, notes), source,
+                         sequence.has_audio, notes)
 
 
 def _is_video_file(path: Path) -> bool:

@@ -462,8 +462,9 @@ class _Job:
         last_s = self.counts.last_s
         if self.windows and last_s is not None and self.windows[-1].start_s > last_s:
             drawn = sum(1 for w in self.windows if w.start_s <= last_s)
-            notes.append(f"the video ends at {last_s:g} s, before the predictions do ({self.windows[-1].end_s:g} s): "
-                         f"labels drawn for {drawn} of {len(self.windows)} windows")
+            notes.append(f"the video ends at {last_s:g} s, before the predictions do "
+                         f"({self.windows[-1].end_s:g} s): labels drawn for {drawn} of {len(self.windows)} "
+                         "windows")
         return AnnotateReport(
             output=output, frames=self.counts.frames, width=g.width, height=g.height,
             pixel_format=g.pixel_format,

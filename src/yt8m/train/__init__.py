@@ -12,4 +12,5 @@ from yt8m.train.loss import cross_entropy_loss, l2_regularization
 from yt8m.train.recipes import RECIPES, Recipe
 from yt8m.train.trainer import TrainOptions, TrainResult, train
 
-__all__ = ["RECIPES", "Recipe", "TrainOptions", "TrainResult", "cross_entropy_loss", "l2_regularization", "train"]
+__all__ = ["RECIPES", "Recipe", "TrainOptions", "TrainResult", "cross_entropy_loss",
+           "l2_regularization", "train"]

@@ -108,7 +108,8 @@ class ShardDataset(IterableDataset):
     """Examples of YouTube-8M shards, streamed (see the module docstring)."""
 
     def __init__(self, files: Sequence[str | os.PathLike[str]], *, level: Level, features: str = "rgb,audio",
-                 num_classes: int, max_frames: int = MAX_FRAMES, shuffle_buffer: int = 0, seed: int = 0) -> None:
+                 num_classes: int, max_frames: int = MAX_FRAMES, shuffle_buffer: int = 0,
+                 seed: int = 0) -> None:
         if level not in ("frame", "video"):
             raise ValueError(f"Invalid level ({level!r}). Supported values are 'frame', 'video'.")
         if features not in FEATURES:
@@ -147,7 +148,8 @@ class ShardDataset(IterableDataset):
                     bad = int(labels.max()) if labels.max() >= self.num_classes else int(labels.min())
                     raise InputError(f"{where} ({record.video_id!r}): label {bad} is out of range for "
                                      f"{self.num_classes} classes (see --num-classes)")
-                rows = record_rows(record, level=self.level, features=self.features, max_frames=self.max_frames,
+                rows = record_rows(record, level=self.level, features=self.features,
+                                   max_frames=self.max_frames,
                                    where=f"{where} ({record.video_id!r})")
                 if rows.shape[0] == 0:
                     log.warning("%s (%r): no frames; skipped", where, record.video_id)
@@ -208,12 +210,15 @@ class Collate:
         for i, (rows, ids) in enumerate(examples):
             features[i, :rows.shape[0]] = rows
             labels[i, ids] = 1.0
-        return Batch(torch.from_numpy(features), torch.tensor(lengths, dtype=torch.int64), torch.from_numpy(labels))
+        return Batch(torch.from_numpy(features), torch.tensor(lengths, dtype=torch.int64),
+                     torch.from_numpy(labels))
 
 
-def make_loader(dataset: ShardDataset, *, batch_size: int, workers: int, device: torch.device) -> DataLoader[Any]:
+def make_loader(dataset: ShardDataset, *, batch_size: int, workers: int,
+                device: torch.device) -> DataLoader[Any]:
     """A DataLoader of :class:`Batch` es; ``workers`` reader processes (0: read in this process)."""
-    return DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=Collate(dataset.num_classes),
+    return DataLoader(dataset, batch_size=batch_size, num_workers=workers,
+                      collate_fn=Collate(dataset.num_classes),
                       pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
                       generator=torch.Generator().manual_seed(dataset.seed))
 

@@ -19,7 +19,8 @@ import torch
 class TFAdam(torch.optim.Optimizer):
     """Adam with TensorFlow v1's update (defaults: beta1 0.9, beta2 0.999, epsilon 1e-8)."""
 
-    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float = 0.001,
+                 betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8) -> None:
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
 

@@ -3,9 +3,9 @@
 One step, as the starter code's ``train.py`` does it: ``loss = CrossEntropyLoss(predictions,
 labels) + regularization_penalty * l2_penalty * sum(w^2) / 2`` (see :mod:`.loss`), gradients
 clipped per tensor to ``clip_gradient_norm`` (``tf.clip_by_norm``), TensorFlow's Adam
-(:mod:`.optim`; beta1 0.9, beta2 0.999, epsilon 1e-8) at ``base_learning_rate * learning_rate_decay ** floor(step *
-batch_size / learning_rate_decay_examples)``. Batch norm uses batch statistics while
-training and moves its averages by ``1 - batch_norm_decay``.
+(:mod:`.optim`; beta1 0.9, beta2 0.999, epsilon 1e-8) at ``base_learning_rate *
+learning_rate_decay ** floor(step * batch_size / learning_rate_decay_examples)``. Batch norm uses
+batch statistics while training and moves its averages by ``1 - batch_norm_decay``.
 
 ``MODEL_DIR`` receives the native model (``classifier.json`` + ``model.safetensors``,
 rewritten at every checkpoint and at the end, atomically), ``metrics.jsonl`` (one JSON
@@ -97,9 +97,11 @@ class TrainOptions:
     def resolved(self) -> TrainOptions:
         """These options with every ``None`` replaced by the family's recipe."""
         if self.family not in FAMILIES:
-            raise InputError(f"Invalid model family ({self.family!r}). Supported values are {', '.join(FAMILIES)}.")
+            raise InputError(f"Invalid model family ({self.family!r}). Supported values are "
+                             f"{', '.join(FAMILIES)}.")
         recipe = dataclasses.asdict(RECIPES[self.family])
-        values = {k: (recipe[k] if v is None and k in recipe else v) for k, v in dataclasses.asdict(self).items()}
+        values = {k: (recipe[k] if v is None and k in recipe else v) for k,
+                  v in dataclasses.asdict(self).items()}
         if values["level"] is None:
             values["level"] = "video" if self.family in VIDEO_LEVEL else "frame"
         if values["validate_every"] is None:
@@ -119,7 +121,8 @@ class TrainResult:
 
 
 def _check(options: TrainOptions) -> None:
-    positive = {"num_classes": options.num_classes, "batch_size": options.batch_size, "epochs": options.epochs,
+    positive = {"num_classes": options.num_classes, "batch_size": options.batch_size,
+                "epochs": options.epochs,
                 "checkpoint_every": options.checkpoint_every, "validate_every": options.validate_every,
                 "log_every": options.log_every, "max_frames": options.max_frames,
                 "learning_rate_decay_examples": options.learning_rate_decay_examples}
@@ -134,10 +137,11 @@ def _check(options: TrainOptions) -> None:
         raise InputError(f"--batch-norm-decay ({options.batch_norm_decay}) must be in [0, 1)")
     # A video-level family over frames averages them first, as at inference.
     if options.family not in VIDEO_LEVEL and options.level == "video":
-        raise InputError(f"--model {options.family} is a frame-level family; it cannot train on --level video")
+        raise InputError(f"--model {options.family} is a frame-level family; "
+                         "it cannot train on --level video")
     if options.precision not in ("float32", "bfloat16", "float16"):
-        raise InputError(f"Invalid precision ({options.precision!r}). Supported values are float32, bfloat16, "
-                         f"float16.")
+        raise InputError(f"Invalid precision ({options.precision!r}). Supported values are float32, "
+                         f"bfloat16, float16.")
 
 
 def _device(name: str) -> torch.device:
@@ -256,7 +260,8 @@ def validate(model: NativeModel, dataset: ShardDataset, *, batch_size: int, work
     labels: list[np.ndarray] = []
     pending = 0
     with torch.no_grad():
-        for batch in _batches(make_loader(dataset, batch_size=batch_size, workers=workers, device=device), device):
+        for batch in _batches(make_loader(dataset, batch_size=batch_size, workers=workers,
+                                          device=device), device):
             with _autocast(device, precision):
                 p = model.forward_selected(batch.features, batch.num_frames)
             scores.append(p.float().cpu().numpy())
@@ -318,8 +323,8 @@ def train(options: TrainOptions) -> TrainResult:
     if options.resume and not has_checkpoint:
         raise InputError(f"{checkpoint_dir / STATE_FILE}: no checkpoint to resume from")
     if not options.resume and (has_checkpoint or (out / CONFIG_FILE).is_file()):
-        raise InputError(f"{out}: already holds a model or checkpoint; pass --resume to continue it, or choose "
-                         f"another output directory")
+        raise InputError(f"{out}: already holds a model or checkpoint; pass --resume to continue it, or "
+                         f"choose another output directory")
     dataset = ShardDataset(train_files, level=options.level, features=options.features,
                            num_classes=options.num_classes, max_frames=options.max_frames,
                            shuffle_buffer=options.shuffle_buffer, seed=options.seed)
@@ -393,7 +398,8 @@ def train(options: TrainOptions) -> TrainResult:
     try:
         while not done and epoch < options.epochs:
             dataset.set_epoch(epoch)
-            loader = make_loader(dataset, batch_size=options.batch_size, workers=options.workers, device=device)
+            loader = make_loader(dataset, batch_size=options.batch_size, workers=options.workers,
+                                 device=device)
             batches = _batches(loader, device)
             for _ in range(batches_in_epoch):  # resumed mid-epoch: the batches already used
                 if next(batches, None) is None:

@@ -35,7 +35,8 @@ class UpstreamFailed(Yt8mError):
 
 
 _STATUS: tuple[tuple[type[Yt8mError], int], ...] = (
-    (NotFound, 404), (Conflict, 409), (TooLarge, 413), (UnsupportedType, 415), (Unavailable, 503), (UpstreamFailed, 502),
+    (NotFound, 404), (Conflict, 409), (TooLarge, 413), (UnsupportedType, 415), (Unavailable, 503),
+    (UpstreamFailed, 502),
     (InputError, 422), (Yt8mError, 500),
 )
 

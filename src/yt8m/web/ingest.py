@@ -139,8 +139,8 @@ def sniff(path: Path, *, name: str, max_pixels: int | None = None) -> VideoInfo:
     video = info.video_streams[0]
     if max_pixels is not None and video.width and video.height and video.width * video.height > max_pixels:
         raise FrameTooLarge(f"{name}: its frames are {video.width}x{video.height} "
-                            f"({video.width * video.height:,} pixels); this server takes at most {max_pixels:,} "
-                            f"pixels per frame (--max-video-pixels)")
+                            f"({video.width * video.height:,} pixels); this server takes at most "
+                            f"{max_pixels:,} pixels per frame (--max-video-pixels)")
     if fmt == "matroska,webm":
         suffix, media_type = ((".webm", "video/webm") if video.codec in _WEBM_CODECS
                               else (".mkv", "video/x-matroska"))

@@ -141,7 +141,8 @@ class JobStore:
 
         if record.origin == "media":
             if self.media_root is None:
-                raise JobNotFound(f"job {record.id}: its video is in a media folder this server does not serve")
+                raise JobNotFound(f"job {record.id}: its video is in a media folder this server does not "
+                                  "serve")
             return resolve_inside(self.media_root, record.video)
         return resolve_inside(self.videos_dir, record.video)
 
@@ -184,7 +185,8 @@ class JobStore:
             if known is not None and known.status != "failed":
                 return JobRecord.from_json(asdict(known)), False
             record = JobRecord(id=job_id, name=name, origin=origin, video=video, media_type=info.media_type,
-                               size_bytes=staged.size_bytes, duration_s=info.duration_s, has_audio=info.has_audio,
+                               size_bytes=staged.size_bytes, duration_s=info.duration_s,
+                               has_audio=info.has_audio,
                                seconds_expected=max(1, round(info.duration_s)))
             self._jobs[job_id] = record
             self._save(record)
@@ -230,7 +232,8 @@ class JobRunner:
     for the job (a server without a classifier says so there).
     """
 
-    def __init__(self, store: JobStore, extractor_of: Callable[[], Any], unavailable: Callable[[], str | None],
+    def __init__(self, store: JobStore, extractor_of: Callable[[], Any],
+                 unavailable: Callable[[], str | None],
                  finish: Callable[[str], list[str] | None]) -> None:
         self.store = store
         self._extractor_of = extractor_of
@@ -307,5 +310,6 @@ class JobRunner:
         self.store.update(record.id, persist=False, stage="predicting", progress=0.95,
                           num_seconds=features.num_seconds)
         notes = list(features.notes) + list(self._finish(record.id) or [])
-        self.store.update(record.id, status="done", stage="done", progress=1.0, seconds_done=features.num_seconds,
+        self.store.update(record.id, status="done", stage="done", progress=1.0,
+                          seconds_done=features.num_seconds,
                           num_seconds=features.num_seconds, notes=notes, finished_at=time.time())

@@ -116,7 +116,8 @@ class RecordService:
         shard, source = self.fetch_shard(filename)
         count = len(self.index.ids(shard))
         if index >= count:
-            raise LookupFailed(f"the lookup pointed at record {index} of {filename}, which holds {count} records")
+            raise LookupFailed(f"the lookup pointed at record {index} of {filename}, which holds {count} "
+                               "records")
         return shard, index, source, youtube_id
 
     def record(self, text: str, *, segment_size: int, top_k: int = RECORD_TOP_K) -> dict[str, Any]:
@@ -125,7 +126,8 @@ class RecordService:
         shard, index, source, youtube_id = self.locate(query)
         stat = shard.stat()
         key = (str(shard), stat.st_size, stat.st_mtime_ns, index, segment_size, top_k)
-        result = dict(self._results.get_or_make(key, lambda: self._predict(shard, index, segment_size, top_k)))
+        result = dict(self._results.get_or_make(key,
+                                                lambda: self._predict(shard, index, segment_size, top_k)))
         if query.kind == "token" and YT8M_ID.fullmatch(query.value) and result["video_id"] != query.value:
             raise LookupFailed(f"the lookup pointed at record {index} of {shard.name}, which is "
                                f"{result['video_id']!r}, not {query.value!r}")
@@ -162,7 +164,8 @@ class RecordService:
         else:
             options = DatasetOptions(segment_size=segment_size, windows=True)
             with self.resources.lock:
-                (prediction,) = list(iter_dataset_predictions([shard], classifier, options, record_index=index))
+                (prediction,) = list(iter_dataset_predictions([shard], classifier, options,
+                                                              record_index=index))
         entry = record_windows_json(prediction, top_k=top_k, labels=self.resources.labels)
         entry["predicted"] = classifier is not None
         if classifier is None:

@@ -96,7 +96,8 @@ class Resources:
         """JSON-ready facts for ``/healthz`` and the page header."""
         model = self.classifier.describe() if self.classifier is not None else {}
         return {
-            "model": {"spec": self.model, "available": self.classifier is not None, "reason": self.classifier_error,
+            "model": {"spec": self.model, "available": self.classifier is not None,
+                      "reason": self.classifier_error,
                       **model},
             "labels": None if self.labels is None else {"source": self.labels.source,
                                                         "num_classes": len(self.labels)},
@@ -137,9 +138,9 @@ def load_model(settings: Settings) -> tuple[Classifier | None, str | None]:
         return load_classifier(archive, device=settings.device, mirror=settings.mirror), None
     except Yt8mError as exc:
         why = exc.summary if isinstance(exc, FetchError) else str(exc)
-        reason = (f"no classifier: the model {settings.model!r} could not be loaded ({why}); predictions need "
-                  f"one: start the server with --model DIR (a yt8m native model or a TensorFlow SavedModel), "
-                  f"or run `yt8m models download {name}` while online and start it again")
+        reason = (f"no classifier: the model {settings.model!r} could not be loaded ({why}); predictions "
+                  "need one: start the server with --model DIR (a yt8m native model or a TensorFlow "
+                  f"SavedModel), or run `yt8m models download {name}` while online and start it again")
         log.warning("%s", reason)
         return None, reason
 

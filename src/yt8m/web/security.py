@@ -32,7 +32,8 @@ _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PAGE_CSP = ("default-src 'self'; script-src 'self' https://www.youtube.com https://s.ytimg.com; "
             "frame-src https://www.youtube-nocookie.com https://www.youtube.com; "
             "img-src 'self' data: https://i.ytimg.com; media-src 'self' blob:; style-src 'self'; "
-            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors "
+            "'none'")
 
 
 class NotInside(NotFound):
@@ -71,7 +72,8 @@ def resolve_inside(root: Path, relative: str) -> Path:
 async def _send_json(send: Send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
 
@@ -164,7 +166,8 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers += [(b"x-content-type-options", b"nosniff"),
-                            (b"referrer-policy", b"strict-origin-when-cross-origin"), (b"x-frame-options", b"DENY")]
+                            (b"referrer-policy", b"strict-origin-when-cross-origin"),
+                            (b"x-frame-options", b"DENY")]
                 content_type = dict(headers).get(b"content-type", b"")
                 if content_type.startswith(b"text/html") and not path.startswith(("/docs", "/redoc")):
                     headers.append((b"content-security-policy", PAGE_CSP.encode()))

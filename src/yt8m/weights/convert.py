@@ -111,7 +111,8 @@ def _inception_const(node: Any, tensors: Tensors, where: str) -> None:
         tensors["softmax.weight"] = np.ascontiguousarray(
             to_numpy(node.attr["value"].tensor, name=f"{where}: {name}").astype(np.float32).T)
     elif name == "softmax/biases":
-        tensors["softmax.bias"] = to_numpy(node.attr["value"].tensor, name=f"{where}: {name}").astype(np.float32)
+        tensors["softmax.bias"] = to_numpy(node.attr["value"].tensor,
+                                           name=f"{where}: {name}").astype(np.float32)
 
 
 # --- PCA parameters ------------------------------------------------------------------------
@@ -156,7 +157,8 @@ def pca_from_vggish_npz(path: Path) -> Converted:
 def _pca(mean: npt.NDArray[Any], projection: npt.NDArray[Any], where: str) -> Converted:
     if projection.ndim != 2 or projection.shape[1] != mean.shape[0]:
         raise WeightsError(f"{where}: PCA projection {projection.shape} does not fit a mean of {mean.shape}")
-    return Converted({"mean": mean.astype(np.float32), "projection": np.ascontiguousarray(projection, np.float32)})
+    return Converted({"mean": mean.astype(np.float32),
+                      "projection": np.ascontiguousarray(projection, np.float32)})
 
 
 # --- VGGish (TF checkpoint) ------------------------------------------------------------------

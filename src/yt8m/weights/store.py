@@ -63,7 +63,8 @@ def is_converted(name: str) -> bool:
     return manifest.model_record(name) is not None and model_path(name).is_file()
 
 
-def load(name: str, *, fetch: bool = True, mirror: str | None = None, progress: bool | None = None) -> Weights:
+def load(name: str, *, fetch: bool = True, mirror: str | None = None,
+         progress: bool | None = None) -> Weights:
     """Return the converted weights of model ``name``, fetching and converting on first use.
 
     Missing artifacts are fetched from ``mirror`` (None: ``$YT8M_MIRROR``, else the
@@ -112,7 +113,8 @@ def _ensure_sources(spec: ModelSpec, *, fetch: bool, mirror: str | None,
         first = ARTIFACTS[wanted[0]]
         raise WeightsError(
             f"model {spec.name!r} is not in the cache ({cache.cache_dir()}). Run "
-            f"`yt8m models download {spec.name}` (it fetches {', '.join(ARTIFACTS[a].url or a for a in wanted)}). "
+            f"`yt8m models download {spec.name}` (it fetches "
+            f"{', '.join(ARTIFACTS[a].url or a for a in wanted)}). "
             + how_to_provide(first, first.url)
         )
     return {a: fetch_artifact(ARTIFACTS[a], mirror=mirror, progress=progress) for a in wanted}
@@ -198,9 +200,9 @@ def ensure_models(models: list[str] | tuple[str, ...], *, fetch: bool = True, mi
         files = " ".join(a.filename for a in missing)
         urls = " ".join(a.url or a.filename for a in missing)
         raise WeightsError(
-            f"{exc.summary}. The weights it needs are not in the cache ({cache.cache_dir()}): fetch {urls} on a "
-            f"machine with network and run `yt8m models import {files}`, or serve those files under a mirror "
-            f"and pass --mirror URL (or set {MIRROR_ENV})."
+            f"{exc.summary}. The weights it needs are not in the cache ({cache.cache_dir()}): fetch {urls} "
+            f"on a machine with network and run `yt8m models import {files}`, or serve those files under a "
+            f"mirror and pass --mirror URL (or set {MIRROR_ENV})."
         ) from None
 
 

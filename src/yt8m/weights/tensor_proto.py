@@ -59,7 +59,8 @@ def to_numpy(tensor: Any, *, name: str = "tensor") -> npt.NDArray[Any]:
     if tensor.tensor_content:
         flat = np.frombuffer(tensor.tensor_content, dtype=dtype.newbyteorder("<"))
         if flat.size != count:
-            raise WeightsError(f"{name}: tensor_content holds {flat.size} values, shape {shape} needs {count}")
+            raise WeightsError(f"{name}: tensor_content holds {flat.size} values, "
+                               f"shape {shape} needs {count}")
         return flat.astype(dtype).reshape(shape)
     field = _VALUE_FIELDS[tensor.dtype]
     values = getattr(tensor, field)

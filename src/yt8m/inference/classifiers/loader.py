@@ -190,7 +190,8 @@ def load_classifier(spec: str | os.PathLike[str], *, device: str = "cpu",
 
     A registry name is fetched on first use, from ``mirror`` when given (None:
     ``$YT8M_MIRROR``, else the official URL). Native models run in this process on
-    ``device``; SavedModels run in a TensorFlow worker process (see :mod:`yt8m.inference.classifiers.savedmodel`).
+    ``device``; SavedModels run in a TensorFlow worker process (see
+    :mod:`yt8m.inference.classifiers.savedmodel`).
     """
     kind, directory = resolve_model(spec, mirror=mirror)
     if kind == "native":

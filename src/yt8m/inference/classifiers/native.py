@@ -87,7 +87,8 @@ def _zeros(*shape: int) -> nn.Parameter:
 class Dense(nn.Module):
     """``slim.fully_connected`` without activation: ``x @ weights (+ biases)``."""
 
-    def __init__(self, in_features: int, out_features: int, *, bias: bool, generator: torch.Generator) -> None:
+    def __init__(self, in_features: int, out_features: int, *, bias: bool,
+                 generator: torch.Generator) -> None:
         super().__init__()
         self.weights = _normal((in_features, out_features), 1 / math.sqrt(in_features), generator)
         self.biases = _zeros(out_features) if bias else None
@@ -276,7 +277,8 @@ class NativeModel(nn.Module):
 
     def trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
         """Every tensor the optimiser updates: all but batch norm's moving statistics."""
-        return [(k, p) for k, p in self.named_parameters() if not k.endswith(("moving_mean", "moving_variance"))]
+        return [(k, p) for k, p in self.named_parameters()
+                if not k.endswith(("moving_mean", "moving_variance"))]
 
 
 def sample_random_frames(x: Tensor, num_frames: Tensor, samples: int) -> tuple[Tensor, Tensor]:
@@ -336,7 +338,8 @@ class MoeModel(VideoLevelModel):
 
     def __init__(self, *, num_classes: int, feature_size: int = FEATURE_SIZE, num_mixtures: int = 2,
                  seed: int = 0, input_features: InputFeatures | None = None) -> None:
-        super().__init__(num_classes=num_classes, feature_size=feature_size, num_mixtures=num_mixtures, seed=seed,
+        super().__init__(num_classes=num_classes, feature_size=feature_size, num_mixtures=num_mixtures,
+                         seed=seed,
                          input_features=input_features)
 
 
@@ -350,7 +353,8 @@ class FrameLevelLogisticModel(NativeModel):
                  input_features: InputFeatures | None = None) -> None:
         super().__init__(num_classes=num_classes, feature_size=feature_size, options={},
                          input_features=input_features)
-        self.classifier = LogisticHead(feature_size, num_classes, generator=torch.Generator().manual_seed(seed))
+        self.classifier = LogisticHead(feature_size, num_classes,
+                                       generator=torch.Generator().manual_seed(seed))
 
     def head(self, encoded: Tensor, num_frames: Tensor) -> Tensor:
         return self.classifier(_masked_mean(encoded, num_frames))
@@ -373,7 +377,8 @@ class DbofModel(NativeModel):
             raise ValueError(f"iterations ({iterations}) must be >= 1")
         super().__init__(num_classes=num_classes, feature_size=feature_size, options={
             "cluster_size": cluster_size, "hidden_size": hidden_size, "add_batch_norm": add_batch_norm,
-            "pooling": pooling, "classifier": classifier, "num_mixtures": num_mixtures, "iterations": iterations,
+            "pooling": pooling, "classifier": classifier, "num_mixtures": num_mixtures,
+            "iterations": iterations,
             "sample_random_frames": sample_random_frames}, input_features=input_features)
         g = torch.Generator().manual_seed(seed)
         self.add_batch_norm = add_batch_norm
@@ -451,7 +456,8 @@ class LstmModel(NativeModel):
             "lstm_cells": lstm_cells, "lstm_layers": lstm_layers, "classifier": classifier,
             "num_mixtures": num_mixtures}, input_features=input_features)
         g = torch.Generator().manual_seed(seed)
-        self.cells = nn.ModuleList(BasicLstmCell(feature_size if k == 0 else lstm_cells, lstm_cells, generator=g)
+        self.cells = nn.ModuleList(BasicLstmCell(feature_size if k == 0 else lstm_cells,
+                                                 lstm_cells, generator=g)
                                    for k in range(lstm_layers))
         self.classifier = video_classifier(classifier, lstm_cells, num_classes, num_mixtures=num_mixtures,
                                            generator=g)
@@ -480,8 +486,8 @@ def _masked_assignments(assignments: Tensor, num_frames: Tensor) -> Tensor:
 
 def _check_split(feature_size: int, rgb_size: int) -> None:
     if not 0 < rgb_size < feature_size:
-        raise ValueError(f"rgb_size ({rgb_size}) must split feature_size ({feature_size}) into rgb and audio; "
-                         f"this family needs both")
+        raise ValueError(f"rgb_size ({rgb_size}) must split feature_size ({feature_size}) into rgb and "
+                         f"audio; this family needs both")
 
 
 class NetVlad(nn.Module):
@@ -499,14 +505,16 @@ class NetVlad(nn.Module):
         self.cluster_size = cluster_size
         self.cluster_weights = _normal((feature_size, cluster_size), 1 / math.sqrt(feature_size), generator)
         self.cluster_bn = BatchNorm(cluster_size)
-        self.cluster_weights2 = _normal((1, feature_size, cluster_size), 1 / math.sqrt(feature_size), generator)
+        self.cluster_weights2 = _normal((1, feature_size, cluster_size),
+                                        1 / math.sqrt(feature_size), generator)
 
     def assign(self, x: Tensor) -> Tensor:
         """Soft assignments [..., clusters] of frames [..., features]."""
         return torch.softmax(self.cluster_bn(x @ self.cluster_weights), dim=-1)
 
     def pool(self, x: Tensor, assignments: Tensor) -> Tensor:
-        """VLAD [batch, features * clusters] of frames [batch, T, F] and (masked) assignments [batch, T, K]."""
+        """VLAD [batch, features * clusters] of frames [batch, T, F] and (masked) assignments
+        [batch, T, K]."""
         a = assignments.sum(1, keepdim=True) * self.cluster_weights2  # [B, F, K]
         vlad = x.transpose(1, 2) @ assignments - a
         vlad = vlad * torch.rsqrt(torch.clamp(vlad.square().sum(1, keepdim=True), min=L2_EPSILON))
@@ -533,13 +541,15 @@ class GatedNetVladModel(NativeModel):
     def __init__(self, *, num_classes: int, feature_size: int = FEATURE_SIZE, cluster_size: int = 256,
                  hidden_size: int = 1024, relu: bool = False, classifier: VideoClassifier = "gated_moe",
                  num_mixtures: int = 2, iterations: int = 300, sample_random_frames: bool = True,
-                 rgb_size: int = RGB_SIZE, seed: int = 0, input_features: InputFeatures | None = None) -> None:
+                 rgb_size: int = RGB_SIZE, seed: int = 0,
+                 input_features: InputFeatures | None = None) -> None:
         _check_split(feature_size, rgb_size)
         if cluster_size < 2 or hidden_size < 1 or iterations < 1:
             raise ValueError("cluster_size must be >= 2, hidden_size and iterations >= 1")
         super().__init__(num_classes=num_classes, feature_size=feature_size, options={
             "cluster_size": cluster_size, "hidden_size": hidden_size, "relu": relu, "classifier": classifier,
-            "num_mixtures": num_mixtures, "iterations": iterations, "sample_random_frames": sample_random_frames,
+            "num_mixtures": num_mixtures, "iterations": iterations,
+            "sample_random_frames": sample_random_frames,
             "rgb_size": rgb_size}, input_features=input_features)
         g = torch.Generator().manual_seed(seed)
         self.rgb_size = rgb_size
@@ -627,7 +637,8 @@ class NeXtVlad(nn.Module):
     def pool(self, encoded: Tensor, num_frames: Tensor) -> Tensor:
         batch, frames = encoded.shape[:2]
         wide, weighted = encoded[..., :self.wide], encoded[..., self.wide:]
-        weighted = _masked_assignments(weighted, num_frames).reshape(batch, frames * self.groups, self.cluster_size)
+        weighted = _masked_assignments(weighted, num_frames).reshape(batch, frames * self.groups,
+                                                                     self.cluster_size)
         slices = wide.reshape(batch, frames * self.groups, self.wide // self.groups)
         a = weighted.sum(1, keepdim=True) * self.cluster_weights2  # [B, F/g*e, K]
         vlad = slices.transpose(1, 2) @ weighted - a
@@ -636,7 +647,8 @@ class NeXtVlad(nn.Module):
 
 
 class NeXtVladModel(NativeModel):
-    """``NeXtVLADModel`` (Lin et al. 2018, github.com/linrongc/youtube-8m, the 2018 challenge's best single model).
+    """``NeXtVLADModel`` (Lin et al. 2018, github.com/linrongc/youtube-8m, the 2018 challenge's best
+    single model).
 
     A NeXtVLAD of the rgb columns (``cluster_size`` clusters, ``groups`` groups) and one of
     the audio columns (``cluster_size // 2``, ``groups // 2``), concatenated -> dropout
@@ -653,15 +665,18 @@ class NeXtVladModel(NativeModel):
     def __init__(self, *, num_classes: int, feature_size: int = FEATURE_SIZE, cluster_size: int = 128,
                  hidden_size: int = 2048, groups: int = 8, expansion: int = 2, gating_reduction: int = 8,
                  drop_rate: float = 0.5, classifier: VideoClassifier = "logistic", num_mixtures: int = 2,
-                 rgb_size: int = RGB_SIZE, seed: int = 0, input_features: InputFeatures | None = None) -> None:
+                 rgb_size: int = RGB_SIZE, seed: int = 0,
+                 input_features: InputFeatures | None = None) -> None:
         _check_split(feature_size, rgb_size)
-        if cluster_size < 2 or groups < 2 or expansion < 1 or gating_reduction < 1 or hidden_size < gating_reduction:
+        if (cluster_size < 2 or groups < 2 or expansion < 1 or gating_reduction < 1
+                or hidden_size < gating_reduction):
             raise ValueError("cluster_size and groups must be >= 2, expansion and gating_reduction >= 1, "
                              "hidden_size >= gating_reduction")
         if not 0 <= drop_rate < 1:
             raise ValueError(f"drop_rate ({drop_rate}) must be in [0, 1)")
         super().__init__(num_classes=num_classes, feature_size=feature_size, options={
-            "cluster_size": cluster_size, "hidden_size": hidden_size, "groups": groups, "expansion": expansion,
+            "cluster_size": cluster_size, "hidden_size": hidden_size, "groups": groups,
+            "expansion": expansion,
             "gating_reduction": gating_reduction, "drop_rate": drop_rate, "classifier": classifier,
             "num_mixtures": num_mixtures, "rgb_size": rgb_size}, input_features=input_features)
         g = torch.Generator().manual_seed(seed)
@@ -724,7 +739,8 @@ class NativeClassifier(Classifier):
         try:
             self.device = torch.device(device)
         except RuntimeError:
-            raise InputError(f"Invalid device ({device!r}). Supported values are cpu, cuda, cuda:N, mps.") from None
+            raise InputError(f"Invalid device ({device!r}). "
+                             "Supported values are cpu, cuda, cuda:N, mps.") from None
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise InputError(f"device {device!r} was asked for, but PyTorch sees no CUDA device here")
         self.model = model.eval().to(self.device)
@@ -765,7 +781,8 @@ class NativeClassifier(Classifier):
         # Encode only the rows some span uses; ``position`` maps a row to its encoded index.
         wanted = np.flatnonzero(used)
         position = np.cumsum(used) - 1
-        encoded = torch.cat([self.model.encode_frames(self.model.select(self._tensor(rows[wanted[i:i + batch_frames]])))
+        encoded = torch.cat([self.model.encode_frames(
+                                 self.model.select(self._tensor(rows[wanted[i:i + batch_frames]])))
                              for i in range(0, wanted.size, batch_frames)])
         hidden = encoded.shape[1]
         step = max(1, self.chunk_elements // (width * hidden))

@@ -58,7 +58,8 @@ class SavedModelClassifier(Classifier):
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         try:
-            self._process = subprocess.Popen([self.python, str(_WORKER), str(self.path)], stdin=subprocess.PIPE,
+            self._process = subprocess.Popen([self.python, str(_WORKER), str(self.path)],
+                                             stdin=subprocess.PIPE,
                                              stdout=subprocess.PIPE, stderr=self._stderr, env=env)
         except OSError as exc:
             self._stderr.close()
@@ -103,8 +104,8 @@ class SavedModelClassifier(Classifier):
             self._stderr.close()
             if "No module named 'tensorflow'" in (error or stderr):
                 raise SavedModelError(
-                    f"{self.path} is a TensorFlow SavedModel, and {self.python} has no TensorFlow. Install it "
-                    f"(pip install tensorflow) or set {TF_PYTHON_ENV} to a Python that has it")
+                    f"{self.path} is a TensorFlow SavedModel, and {self.python} has no TensorFlow. Install "
+                    f"it (pip install tensorflow) or set {TF_PYTHON_ENV} to a Python that has it")
             raise SavedModelError(f"{self.path}: TensorFlow cannot load this SavedModel: "
                                   f"{_trim(error or stderr or 'the worker exited without a word')}")
         return hello
@@ -139,7 +140,8 @@ class SavedModelClassifier(Classifier):
         except (BrokenPipeError, struct.error) as exc:
             raise SavedModelError(f"{self.path}: lost the TensorFlow worker ({exc}): "
                                   f"{self._worker_stderr()}") from None
-        raise SavedModelError(f"{self.path}: the TensorFlow worker stopped answering: {self._worker_stderr()}")
+        raise SavedModelError(f"{self.path}: the TensorFlow worker stopped answering: "
+                              f"{self._worker_stderr()}")
 
     def close(self) -> None:
         process = getattr(self, "_process", None)

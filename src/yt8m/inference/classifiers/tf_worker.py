@@ -64,9 +64,11 @@ class _Model:
         self.predictions_name = outputs[PREDICTIONS].name
         feature_dim = self.features_dims[-1] if self.features_dims else -1
         if self.features_dims is not None and len(self.features_dims) != 3:
-            raise ValueError(f"input {FEATURES!r} has shape {self.features_dims}, expected [batch, frames, dims]")
+            raise ValueError(f"input {FEATURES!r} has shape {self.features_dims}, expected [batch, frames, "
+                             "dims]")
         self.feature_size = feature_dim
-        self.fixed_frames = self.features_dims[1] if self.features_dims and self.features_dims[1] > 0 else None
+        self.fixed_frames = (self.features_dims[1] if self.features_dims and self.features_dims[1] > 0
+                             else None)
 
     def run(self, features, num_frames):
         np = self.np
@@ -83,7 +85,8 @@ class _Model:
             self.features_name: features, self.num_frames_name: counts})
         scores = np.asarray(scores, np.float32)
         if scores.ndim != 2 or scores.shape[0] != features.shape[0]:
-            raise ValueError(f"output {PREDICTIONS!r} has shape {scores.shape} for a batch of {features.shape[0]}")
+            raise ValueError(f"output {PREDICTIONS!r} has shape {scores.shape} for a batch of "
+                             f"{features.shape[0]}")
         return scores
 
 

@@ -25,7 +25,8 @@ def labels(state: Annotated[AppState, Depends(get_state)]) -> dict[str, Any]:
 
 
 @router.get("/{index}")
-def label(index: Annotated[int, PathParam(ge=0)], state: Annotated[AppState, Depends(get_state)]) -> dict[str, Any]:
+def label(index: Annotated[int, PathParam(ge=0)],
+          state: Annotated[AppState, Depends(get_state)]) -> dict[str, Any]:
     """One class by index."""
     count = state.resources.num_classes
     if index >= count:

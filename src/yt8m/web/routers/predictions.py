@@ -16,7 +16,8 @@ router = APIRouter(prefix="/api/jobs", tags=["predictions"])
 @router.get("/{job_id}/predictions", responses={
     409: {"description": "The job has no features yet, or failed."},
     503: {"description": "This server has no classifier (see /healthz, model.reason)."}})
-def predictions(job_id: JobId, state: Annotated[AppState, Depends(get_state)], segment_size: SegmentSize = None,
+def predictions(job_id: JobId, state: Annotated[AppState, Depends(get_state)],
+                segment_size: SegmentSize = None,
                 top_k: TopK = None) -> dict[str, Any]:
     """Windows of ``segment_size`` seconds, one starting at every second (overlap ``segment_size - 1``),
     each with ``time_s`` (its first second), ``start_s``, ``end_s`` and its top labels

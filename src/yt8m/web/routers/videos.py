@@ -24,4 +24,5 @@ def video(job_id: JobId, state: Annotated[AppState, Depends(get_state)]) -> File
     """
     record = state.jobs.get(job_id)
     path = state.jobs.video_path(record)
-    return FileResponse(path, media_type=record.media_type, headers={"Cache-Control": "private, max-age=3600"})
+    return FileResponse(path, media_type=record.media_type,
+                        headers={"Cache-Control": "private, max-age=3600"})
