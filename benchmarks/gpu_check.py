@@ -99,7 +99,8 @@ def _compare(a: np.ndarray, b: np.ndarray) -> str:
     rel = float(np.abs(a - b).max() / np.abs(b).max())
     qa, qb = quantize(a).astype(int), quantize(b).astype(int)
     same, near = float(np.mean(qa == qb)), float(np.mean(np.abs(qa - qb) <= 1))
-    return f"max relative error {rel:.1e}, quantized bytes unchanged {same:.1%}, unchanged or off by one {near:.1%}"
+    return (f"max relative error {rel:.1e}, quantized bytes unchanged {same:.1%}, "
+            f"unchanged or off by one {near:.1%}")
 
 
 def _throughput(fn, n: int, *, repeat: int = 5) -> float:

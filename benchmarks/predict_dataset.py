@@ -71,7 +71,8 @@ _EXPORT = textwrap.dedent("""
         signature = tf.compat.v1.saved_model.predict_signature_def(
             {"rgb_and_audio": features, "num_frames": num_frames}, {"predictions": predictions})
         builder = tf.compat.v1.saved_model.Builder(args["export_dir"])
-        builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={"serving_default": signature})
+        builder.add_meta_graph_and_variables(session, ["serve"],
+                                             signature_def_map={"serving_default": signature})
         builder.save()
 """)
 

@@ -87,7 +87,8 @@ def main() -> None:
     from yt8m.formats.yt8m_records import parse_record
 
     def ids(out: Path) -> dict[str, list[str]]:
-        return {p.name: [parse_record(r).video_id for r in read_records(p)] for p in sorted(out.glob("*.tfrecord"))}
+        return {p.name: [parse_record(r).video_id for r in read_records(p)]
+                for p in sorted(out.glob("*.tfrecord"))}
 
     same = ids(work / "out_local") == ids(work / "out_ray")
     local, ray_ = min(times["local"]), min(times["ray"])

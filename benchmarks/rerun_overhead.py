@@ -74,7 +74,8 @@ def main() -> None:
     print(f"{len(videos)} videos of {args.seconds:g} s (320x240), {report.video_seconds} video-seconds, "
           f"clean run {clean_s:.1f} s")
     print(f"keys of every video: {keys_s * 1e3:.1f} ms = {keys_s / clean_s:.4%} of the clean run")
-    print(f"manifest lines ({shards} shards, fsync'd): {manifest_s * 1e3:.1f} ms = {manifest_s / clean_s:.4%}")
+    print(f"manifest lines ({shards} shards, fsync'd): {manifest_s * 1e3:.1f} ms "
+          f"= {manifest_s / clean_s:.4%}")
     print(f"rerun with everything reused: {rerun_s:.2f} s = {rerun_s / clean_s:.2%} of the clean run")
 
 

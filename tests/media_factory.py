@@ -77,7 +77,8 @@ def _encode_audio(container: av.container.OutputContainer, spec: AudioSpec, dura
         if fmt.endswith("p"):
             data = chunk if fmt == "fltp" else (chunk * 32767).astype(np.int16)
         else:
-            data = (chunk.T.reshape(1, -1) if fmt == "flt" else (chunk.T * 32767).astype(np.int16).reshape(1, -1))
+            data = (chunk.T.reshape(1, -1) if fmt == "flt"
+                    else (chunk.T * 32767).astype(np.int16).reshape(1, -1))
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format=fmt, layout=spec.layout)
         frame.sample_rate = spec.sample_rate
         frame.pts = pts

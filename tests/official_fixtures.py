@@ -86,7 +86,8 @@ n.attr["channels"].i = 3; n.attr["ratio"].i = 1; n.attr["fancy_upscaling"].b = T
 n.attr["try_recover_truncated"].b = False; n.attr["acceptable_fraction"].f = 1.0
 node("Cast", "Cast", ["DecodeJpeg"], SrcT=a_type(tf.uint8.as_datatype_enum), DstT=a_type(F))
 const("ExpandDims/dim", np.array(0, np.int32))
-node("ExpandDims", "ExpandDims", ["Cast", "ExpandDims/dim"], T=a_type(F), Tdim=a_type(tf.int32.as_datatype_enum))
+node("ExpandDims", "ExpandDims", ["Cast", "ExpandDims/dim"], T=a_type(F),
+     Tdim=a_type(tf.int32.as_datatype_enum))
 const("ResizeBilinear/size", np.array([299, 299], np.int32))
 node("ResizeBilinear", "ResizeBilinear", ["ExpandDims", "ResizeBilinear/size"], T=a_type(F),
      align_corners=a_b(False))
@@ -128,10 +129,12 @@ def block_8(s, x, pool_op):
     a = conv(s + "/conv", x, 320, 1)
     b = conv(s + "/tower/conv", x, 384, 1)
     b = concat(s + "/tower/mixed",
-               [conv(s + "/tower/mixed/conv", b, 384, (1, 3)), conv(s + "/tower/mixed/conv_1", b, 384, (3, 1))])
+               [conv(s + "/tower/mixed/conv", b, 384, (1, 3)),
+                conv(s + "/tower/mixed/conv_1", b, 384, (3, 1))])
     c = conv(s + "/tower_1/conv_1", conv(s + "/tower_1/conv", x, 448, 1), 384, 3)
     c = concat(s + "/tower_1/mixed",
-               [conv(s + "/tower_1/mixed/conv", c, 384, (1, 3)), conv(s + "/tower_1/mixed/conv_1", c, 384, (3, 1))])
+               [conv(s + "/tower_1/mixed/conv", c, 384, (1, 3)),
+                conv(s + "/tower_1/mixed/conv_1", c, 384, (3, 1))])
     d = conv(s + "/tower_2/conv", pool(s + "/tower_2/pool", x, pool_op, 3, 1, "SAME"), 192, 1)
     return concat(s + "/join", [a, b, c, d])
 
@@ -153,7 +156,8 @@ x = block_8("mixed_9", x, "AvgPool")
 x = block_8("mixed_10", x, "MaxPool")
 x = pool("pool_3", x, "AvgPool", 8, 1, "VALID")
 const("pool_3/_reshape/shape", np.array([1, 2048], np.int32))
-node("pool_3/_reshape", "Reshape", [x, "pool_3/_reshape/shape"], T=a_type(F), Tshape=a_type(tf.int32.as_datatype_enum))
+node("pool_3/_reshape", "Reshape", [x, "pool_3/_reshape/shape"], T=a_type(F),
+     Tshape=a_type(tf.int32.as_datatype_enum))
 const("softmax/weights", (rng.standard_normal((2048, 1008)) * 0.02).astype(np.float32))
 const("softmax/biases", rng.normal(0, 0.1, 1008).astype(np.float32))
 node("softmax/logits/MatMul", "MatMul", ["pool_3/_reshape", "softmax/weights"], T=a_type(F),

@@ -102,7 +102,8 @@ def test_an_unknown_device_is_one_line(capsys, tmp_path, model, media) -> None:
 def test_eval_on_shards_without_labels_says_so(capsys, tmp_path, model) -> None:
     shard = tmp_path / "test0000.tfrecord"
     write_records(shard, [make_frame_record(f"v{i}", [], np.full((3, 1024), i, np.uint8),
-                                            np.zeros((3, 128), np.uint8)).SerializeToString() for i in range(3)])
+                                            np.zeros((3, 128), np.uint8)).SerializeToString()
+                          for i in range(3)])
     code, out, err = _run(capsys, "eval", shard, "--model", model)
     assert code == 2 and out == ""
     _one_error_line(err, "hold no labels")

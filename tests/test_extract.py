@@ -77,7 +77,7 @@ def test_rgb_features_match_the_reference_graph(with_weights, extractor, officia
     pool3 = of.run_inception_graph(official_files["inception-graph"], frames, tmp_path)["pool_3"]
     pca = store.load("inception-pca", fetch=False).tensors
     expected = (pool3.astype(np.float64) - pca["mean"]) @ pca["projection"].astype(np.float64).T
-    for ours, theirs in zip(features.rgb, expected):
+    for ours, theirs in zip(features.rgb, expected, strict=True):
         assert np.abs(ours - theirs).max() / np.linalg.norm(theirs) < 1e-4
 
 
@@ -98,7 +98,8 @@ context_features = {"id": tf.io.FixedLenFeature([], tf.string), "labels": tf.io.
                     "mean_audio": tf.io.FixedLenFeature([128], tf.float32)}
 sequence_features = {"rgb": tf.io.FixedLenSequenceFeature([], dtype=tf.string),
                      "audio": tf.io.FixedLenSequenceFeature([], dtype=tf.string)}
-video_level = {"id": tf.io.FixedLenFeature([], tf.string), "mean_rgb": tf.io.FixedLenFeature([1024], tf.float32)}
+video_level = {"id": tf.io.FixedLenFeature([], tf.string),
+               "mean_rgb": tf.io.FixedLenFeature([1024], tf.float32)}
 out = {}
 for path in args["paths"]:
     for raw in tf.data.TFRecordDataset(path):
@@ -244,7 +245,8 @@ def test_the_same_job_twice_is_extracted_twice(with_weights, extractor, media) -
     results: list = []
     # Keyed by the Job object, the two decodings once mixed their messages and the run
     # never ended: run it in a thread, so that such a bug fails instead of hanging.
-    runner = threading.Thread(target=lambda: results.extend(extractor.run([job, job], workers=2)), daemon=True)
+    runner = threading.Thread(target=lambda: results.extend(extractor.run([job, job], workers=2)),
+                              daemon=True)
     runner.start()
     runner.join(120)
     assert not runner.is_alive(), "the run did not end"
@@ -282,7 +284,7 @@ def test_batch_with_broken_videos_and_resume_after_kill(with_weights, media, tmp
     assert "17 extracted" in proc.stderr and "3 failed" in proc.stderr
     failures = (full / "failures.csv").read_text().splitlines()
     assert failures[0] == "path,reason" and len(failures) == 4
-    assert all("b0_truncated" in l or "b1_random" in l or "b2_text" in l for l in failures[1:])
+    assert all("b0_truncated" in row or "b1_random" in row or "b2_text" in row for row in failures[1:])
     assert sum(1 for _ in iter_shard_records(full)) == 17
 
     # The same run, killed once its first outputs exist, then run again.

@@ -86,5 +86,5 @@ def test_reduced_precision_runs_and_stays_close(official_files, frames, dtype) -
         x = preprocess(frames[:2])
         reference = model(x).numpy()
         low = model.to(dtype)(x.to(dtype)).float().numpy()
-    for ours, ref in zip(low, reference):
+    for ours, ref in zip(low, reference, strict=True):
         assert _relative_error(ours, ref) < 0.05  # bf16 keeps 8 bits of mantissa

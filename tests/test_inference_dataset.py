@@ -65,7 +65,7 @@ def test_dataset_windows_and_scores(shard) -> None:
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [r["video_id"] for r in records] == [f"vid{i}" for i in range(5)]
     assert run.records == 5 and run.windows == sum(max(n - min(n, 5) + 1, 0) if n else 0 for n in SECONDS)
-    for record, n, rows in zip(records, SECONDS, frames):
+    for record, n, rows in zip(records, SECONDS, frames, strict=True):
         seg = min(n, 5)
         assert [w["time_s"] for w in record["windows"]] == (list(range(seg - 1, n)) if n else [])
         for w in record["windows"]:
@@ -84,7 +84,7 @@ def test_batching_does_not_change_predictions(shard) -> None:
     for batch_frames in (1, 7, 10_000):
         options = DatasetOptions(video=True, chunks=True, batch_frames=batch_frames)
         results.append(list(iter_dataset_predictions([path], classifier, options)))
-    for a, b in zip(results[0], results[2]):
+    for a, b in zip(results[0], results[2], strict=True):
         np.testing.assert_allclose(a.window_scores, b.window_scores, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(a.video_scores, b.video_scores, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(a.chunk_scores, b.chunk_scores, rtol=1e-5, atol=1e-6)
@@ -115,11 +115,12 @@ def test_submission_files(shard, tmp_path) -> None:
     # Recompute: every 5 s chunk (the last one padded, num_frames = what it holds), all its whitelisted
     # classes (4 < 20), best 3 per class.
     chunk_scores = {}
-    for i, (n, rows) in enumerate(zip(SECONDS, frames)):
+    for i, (n, rows) in enumerate(zip(SECONDS, frames, strict=True)):
         starts = np.arange(0, n, 5)
         lengths = np.minimum(5, n - starts)
         if n:
-            for s, row in zip(starts, classifier.predict(span_batch(rows, starts, lengths, 5), lengths)):
+            for s, row in zip(starts, classifier.predict(span_batch(rows, starts, lengths, 5), lengths),
+                              strict=True):
                 chunk_scores[f"vid{i}:{s}"] = row
     for label in whitelist:
         best = sorted(chunk_scores, key=lambda k: -chunk_scores[k][label])[:3]

@@ -137,7 +137,7 @@ class _StarterAP:
     def peek(self):
         if not self.heap:
             return 0
-        predlists = np.array(list(zip(*self.heap)))
+        predlists = np.array(list(zip(*self.heap, strict=True)))
         return _starter_ap_at_n(predlists[0], predlists[1], n=self.top_n, total_num_positives=self.total)
 
 

@@ -1,4 +1,5 @@
-"""Native PyTorch classifiers: the starter code's formulas (re-implemented here in numpy), save/load, errors."""
+"""Native PyTorch classifiers: the starter code's formulas (re-implemented here in numpy), save/load,
+errors."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def _head(x, t, config):
 def reference(config: dict, t: dict, x: np.ndarray, n: np.ndarray) -> np.ndarray:
     """Scores of the starter-code family ``config["family"]`` for padded ``x`` [B, T, D] and ``n`` [B]."""
     family, out = config["family"], []
-    for video, count in zip(x.astype(np.float64), n):
+    for video, count in zip(x.astype(np.float64), n, strict=True):
         rows = video[:count]
         if family in ("logistic", "moe"):
             v = _l2(rows.mean(0))[None]

@@ -36,7 +36,8 @@ def build(export_dir, features_key):
         rgb_and_audio = tf.compat.v1.placeholder(tf.float32, [None, None, 1152], name="rgb_and_audio")
         num_frames = tf.compat.v1.placeholder(tf.int32, [None, 1], name="num_frames")
         model_input = tf.nn.l2_normalize(rgb_and_audio, 2)  # train.py: l2_normalize over the feature axis
-        counts = tf.cast(tf.squeeze(num_frames, 1), tf.float32)  # export_model_mediapipe.py squeezes [batch, 1]
+        counts = tf.cast(tf.squeeze(num_frames, 1),
+                         tf.float32)  # export_model_mediapipe.py squeezes [batch, 1]
         avg_pooled = tf.reduce_sum(model_input, axis=[1]) / tf.expand_dims(counts, 1)
         w = tf.compat.v1.get_variable("fully_connected/weights", initializer=weights)
         b = tf.compat.v1.get_variable("fully_connected/biases", initializer=biases)
@@ -46,7 +47,8 @@ def build(export_dir, features_key):
         inputs = {features_key: rgb_and_audio, "num_frames": num_frames}
         signature = tf.compat.v1.saved_model.predict_signature_def(inputs, {"predictions": predictions})
         builder = tf.compat.v1.saved_model.Builder(export_dir)
-        builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={"serving_default": signature})
+        builder.add_meta_graph_and_variables(session, ["serve"],
+                                             signature_def_map={"serving_default": signature})
         builder.save()
 
 

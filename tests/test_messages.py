@@ -46,7 +46,8 @@ for raw in tf.data.TFRecordDataset(args["path"]):
     rgb = tf.reshape(tf.io.decode_raw(seq["rgb"], tf.uint8), [-1, 1024])
     audio = tf.reshape(tf.io.decode_raw(seq["audio"], tf.uint8), [-1, 128])
     msg = tf.train.SequenceExample.FromString(raw.numpy())
-    out.append({"id": ctx["id"].numpy().decode(), "labels": tf.sparse.to_dense(ctx["labels"]).numpy().tolist(),
+    out.append({"id": ctx["id"].numpy().decode(),
+                "labels": tf.sparse.to_dense(ctx["labels"]).numpy().tolist(),
                 "rgb": rgb.numpy().tolist(), "audio": audio.numpy().tolist(),
                 "reserialized": msg.SerializeToString(deterministic=True).hex()})
 result = out
@@ -56,11 +57,11 @@ result = out
 def test_frame_shard_read_by_tensorflow_starter_spec(tmp_path) -> None:
     records = _frame_records()
     path = tmp_path / "train0000.tfrecord"
-    serialized = [make_frame_record(v, l, quantize(r), quantize(a)).SerializeToString(deterministic=True)
-                  for v, l, r, a in records]
+    serialized = [make_frame_record(v, ls, quantize(r), quantize(a)).SerializeToString(deterministic=True)
+                  for v, ls, r, a in records]
     write_records(path, serialized)
     parsed = run_tf(_TF_PARSE_FRAME_SHARD, tmp_path, path=str(path))
-    for (vid, labels, rgb, audio), theirs, ours in zip(records, parsed, serialized):
+    for (vid, labels, rgb, audio), theirs, ours in zip(records, parsed, serialized, strict=True):
         assert theirs["id"] == vid and theirs["labels"] == labels
         assert np.array_equal(np.asarray(theirs["rgb"], np.uint8), quantize(rgb))
         assert np.array_equal(np.asarray(theirs["audio"], np.uint8), quantize(audio))
@@ -88,7 +89,8 @@ for r in args["records"]:
     ex.features.feature["labels"].int64_list.value.extend(r["labels"])
     ex.features.feature["mean_rgb"].float_list.value.extend(r["mean_rgb"])
     ex.features.feature["mean_audio"].float_list.value.extend(r["mean_audio"])
-    out.append([seq.SerializeToString(deterministic=True).hex(), ex.SerializeToString(deterministic=True).hex()])
+    out.append([seq.SerializeToString(deterministic=True).hex(),
+                ex.SerializeToString(deterministic=True).hex()])
 with tf.io.TFRecordWriter(args["path"]) as w:
     for seq_hex, _ in out:
         w.write(bytes.fromhex(seq_hex))
@@ -98,12 +100,13 @@ result = out
 
 def test_yt8m_parses_what_tensorflow_writes(tmp_path) -> None:
     records = _frame_records(2)
-    payload = [{"id": v, "labels": l, "rgb": quantize(r).tolist(), "audio": quantize(a).tolist(),
+    payload = [{"id": v, "labels": ls, "rgb": quantize(r).tolist(), "audio": quantize(a).tolist(),
                 "mean_rgb": r.mean(0).tolist(), "mean_audio": a.mean(0).tolist()}
-               for v, l, r, a in records]
+               for v, ls, r, a in records]
     path = tmp_path / "tf.tfrecord"
     written = run_tf(_TF_WRITE_RECORDS, tmp_path, path=str(path), records=payload)
-    for (vid, labels, rgb, audio), (seq_hex, ex_hex), data in zip(records, written, read_records(path)):
+    for (vid, labels, rgb, audio), (seq_hex, ex_hex), data in zip(records, written, read_records(path),
+                                                                  strict=True):
         assert data == bytes.fromhex(seq_hex)
         rec = parse_record(data)
         assert rec.level == "frame" and rec.video_id == vid and rec.labels.tolist() == labels

@@ -139,7 +139,7 @@ def _assert_same_shards(ours: Path, local: Path) -> None:
         b = [parse_record(r) for r in read_records(ours / name)]
         assert [(r.video_id, list(r.labels), r.num_seconds) for r in b] == \
                [(r.video_id, list(r.labels), r.num_seconds) for r in a], name
-        for ra, rb in zip(a, b):
+        for ra, rb in zip(a, b, strict=True):
             for key in ("rgb", "audio"):
                 x = np.asarray(getattr(ra, key), np.int16)
                 y = np.asarray(getattr(rb, key), np.int16)

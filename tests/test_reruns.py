@@ -94,7 +94,8 @@ def _expected_shards(folder: Path, records: dict[str, bytes]) -> dict[str, bytes
     for k in range(total):
         members = [n for n in names[k * SHARD:(k + 1) * SHARD] if n in good]
         if members:
-            shards[f"features-{k:05d}-of-{total:05d}.tfrecord"] = b"".join(encode_record(records[n]) for n in members)
+            name = f"features-{k:05d}-of-{total:05d}.tfrecord"
+            shards[name] = b"".join(encode_record(records[n]) for n in members)
     return shards
 
 

@@ -68,7 +68,8 @@ def test_train_writes_a_model_metrics_and_a_checkpoint(data, tmp_path, capsys) -
 
 
 def test_audio_only_model_of_old_video_id_records(tmp_path, capsys) -> None:
-    """--features audio trains on the audio columns; predict still feeds it whole rows. Records keyed video_id."""
+    """--features audio trains on the audio columns; predict still feeds it whole rows. Records keyed
+    video_id."""
     videos = td.make_videos(40, CLASSES, seed=8, frames=(2, 3))
     records = []
     for vid, labels, q in videos:

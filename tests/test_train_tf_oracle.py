@@ -1,4 +1,5 @@
-"""Training against TensorFlow: the starter code's loss and training step, and the VLAD families' forward pass.
+"""Training against TensorFlow: the starter code's loss and training step, and the VLAD families'
+forward pass.
 
 The TensorFlow side is written from the published sources, not from yt8m: ``losses.py``
 ``CrossEntropyLoss``, ``train.py`` (``l2_normalize`` of the input, ``final_loss =
@@ -61,7 +62,8 @@ for family, run in args["runs"].items():
     current = {}
     optimizer = tf.compat.v1.train.AdamOptimizer(lambda: current["lr"])  # default betas and epsilon
     for step, (x, y) in enumerate(run["batches"]):
-        decayed = tf.compat.v1.train.exponential_decay(run["lr"], step * run["batch_size"], run["decay_examples"],
+        decayed = tf.compat.v1.train.exponential_decay(run["lr"], step * run["batch_size"],
+                                                       run["decay_examples"],
                                                        run["decay"], staircase=True)
         current["lr"] = float(decayed() if callable(decayed) else decayed)
         with tf.GradientTape() as tape:
@@ -152,7 +154,8 @@ max_frames = model_input.shape[1]
 mask = tf.sequence_mask(v["n"], max_frames, dtype=tf.float32)
 k, g, e = v["cluster_size"], v["groups"], v["expansion"]
 vlad = tf.concat([nextvlad(model_input[:, :, 0:1024], t, "video_VLAD", 1024, max_frames, k, e, g, mask),
-                  nextvlad(model_input[:, :, 1024:], t, "audio_VLAD", 128, max_frames, k // 2, e, g // 2, mask)], 1)
+                  nextvlad(model_input[:, :, 1024:], t, "audio_VLAD", 128, max_frames, k // 2, e, g // 2,
+                           mask)], 1)
 activation = bn(tf.matmul(vlad, t["hidden1_weights"]), t, "hidden1_bn")  # dropout: inference
 gates = tf.nn.relu(bn(tf.matmul(activation, t["gating_weights_1"]), t, "gating_bn"))
 gates = tf.sigmoid(tf.matmul(gates, t["gating_weights_2"]))
@@ -224,7 +227,8 @@ def oracle(tmp_path_factory):
         # WILLOW pools every row it gets
         ours["netvlad"] = netvlad.eval()(torch.from_numpy(frames), full).numpy()
         ours["nextvlad"] = nextvlad.eval()(torch.from_numpy(padded), torch.from_numpy(n)).numpy()
-    tensors = lambda m: {k: v.numpy().tolist() for k, v in m.state_dict().items()}
+    def tensors(m):
+        return {k: v.numpy().tolist() for k, v in m.state_dict().items()}
     theirs = run_tf(_ORACLE, tmp, p=p.tolist(), y=y.tolist(), runs=runs,
                     netvlad={"tensors": tensors(netvlad), "x": frames.tolist(), "cluster_size": 8,
                              "num_mixtures": 2,

@@ -31,7 +31,8 @@ with g.as_default():
     net = pool(conv(conv(net, "vggish/conv4/conv4_1", 256, 512), "vggish/conv4/conv4_2", 512, 512))
     net = tf.reshape(net, [-1, 6 * 4 * 512])
     def fc(net, scope, cin, cout):
-        return tf.nn.bias_add(tf.matmul(net, var(scope + "/weights", [cin, cout])), var(scope + "/biases", [cout]))
+        return tf.nn.bias_add(tf.matmul(net, var(scope + "/weights", [cin, cout])), var(scope + "/biases",
+                                                                                        [cout]))
     net = tf.nn.relu(fc(net, "vggish/fc1/fc1_1", 12288, 4096))
     net = tf.nn.relu(fc(net, "vggish/fc1/fc1_2", 4096, 4096))
     emb = fc(net, "vggish/fc2", 4096, 128)

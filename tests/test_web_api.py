@@ -202,7 +202,8 @@ def test_multipart_upload(model_files, extractor, media, tmp_path) -> None:
 
 
 class GatedExtractor:
-    """Stands in for :class:`Extractor`: reports one second per step the test allows, then finishes or fails."""
+    """Stands in for :class:`Extractor`: reports one second per step the test allows, then finishes or
+    fails."""
 
     def __init__(self, seconds: int, *, fail: Exception | None = None) -> None:
         self.seconds = seconds
@@ -518,7 +519,8 @@ def test_an_upload_aborted_mid_body_is_one_log_line_and_leaves_no_file(model_fil
         import requests
 
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
-    problems = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR or "Traceback" in r.getMessage()]
+    problems = [r for r in caplog.records
+                if r.exc_info or r.levelno >= logging.ERROR or "Traceback" in r.getMessage()]
     assert problems == [], [r.getMessage() for r in problems]
     aborted = [r.getMessage() for r in caplog.records if "closed the connection" in r.getMessage()]
     assert len(aborted) == 1 and "\n" not in aborted[0], aborted
@@ -643,7 +645,8 @@ def dataset(model_files, tmp_path) -> Iterator[dict[str, Any]]:
     remote = _shard(tmp_path / "train0042.tfrecord", [("Q1w2", [0], 6), ("Zz00", [9, 10, 5], 7)], seed=2)
     lookup = LookupServer()
     lookup.routes = {
-        f"/2/j/r/dQ/{YOUTUBE_ID}.js": (200, json.dumps({"filename_raw": "train0042.tfrecord", "index": 1}).encode()),
+        f"/2/j/r/dQ/{YOUTUBE_ID}.js": (200, json.dumps({"filename_raw": "train0042.tfrecord",
+                                                        "index": 1}).encode()),
         "/2/j/i/Zz/Zz00.js": (200, f'i("Zz00","{YOUTUBE_ID}");'.encode()),
         "/2/j/r/ev/evilevilevi.js": (200, b'{"filename_raw": "../../escape.tfrecord", "index": 0}'),
         "/2/j/r/bi/bigindex000.js": (200, b'{"filename_raw": "train0042.tfrecord", "index": 7}'),

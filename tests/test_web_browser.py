@@ -63,7 +63,8 @@ def chromium() -> str:
 
 
 def artifacts_dir() -> Path:
-    d = Path(os.environ.get("YT8M_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts")
+    d = Path(os.environ.get("YT8M_TEST_ARTIFACTS")
+             or Path(__file__).resolve().parent.parent / "test-artifacts")
     d.mkdir(parents=True, exist_ok=True)
     return d
 

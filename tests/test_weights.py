@@ -131,7 +131,8 @@ def manifest_json() -> dict:
 
 def _cache_files() -> list[str]:
     root = cache.cache_dir()
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if p.is_file() and not p.name.endswith(".lock"))
 
 
 def test_download_converts_and_caches(server, fixture_sizes, capsys) -> None:

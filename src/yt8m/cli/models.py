@@ -71,7 +71,7 @@ def models_list(as_json: bool) -> None:
     table += [[r["name"], r["kind"], r["status"], _size(r["size"])] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for row in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _size(size: int | None) -> str:

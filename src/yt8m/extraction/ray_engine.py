@@ -93,7 +93,7 @@ def read_parquet_manifest(path: Path) -> list[VideoInput]:
     ids = table.column("id").to_pylist() if "id" in table.column_names else [None] * len(paths)
     labels = table.column("labels").to_pylist() if "labels" in table.column_names else [None] * len(paths)
     out = []
-    for row, (p, vid, lab) in enumerate(zip(paths, ids, labels), 1):
+    for row, (p, vid, lab) in enumerate(zip(paths, ids, labels, strict=True), 1):
         if p is None or not str(p).strip():
             continue
         if lab is None:
@@ -125,7 +125,8 @@ def collect_ray_inputs(inputs: list[Path], id_from: IdFrom = "stem") -> list[Vid
         raise InputError("no input videos")
     given = [v.video_id for v in videos]
     videos = assign_ids([VideoInput(v.path, v.labels, i) for i, v in enumerate(videos)], id_from)
-    videos = [VideoInput(v.path, v.labels, v.index, g or v.video_id) for v, g in zip(videos, given)]
+    videos = [VideoInput(v.path, v.labels, v.index, g or v.video_id)
+              for v, g in zip(videos, given, strict=True)]
     seen: dict[str, Path] = {}
     for v in videos:
         if v.video_id in seen and seen[v.video_id] != v.path:
@@ -158,10 +159,11 @@ class _ExtractActor:
 
         crash = os.environ.get(CRASH_ONCE_ENV)
         indices = [int(i) for i in batch["index"]]
-        given = {i: str(p) for i, p in zip(indices, batch["path"])}
-        ids = {i: str(v) for i, v in zip(indices, batch["video_id"])}
-        labels = {i: [int(x) for x in lab] for i, lab in zip(indices, batch["labels"])}
-        jobs = [Job(Path(p), self.start_us, self.end_us, key=i) for i, p in zip(indices, batch["abs_path"])]
+        given = {i: str(p) for i, p in zip(indices, batch["path"], strict=True)}
+        ids = {i: str(v) for i, v in zip(indices, batch["video_id"], strict=True)}
+        labels = {i: [int(x) for x in lab] for i, lab in zip(indices, batch["labels"], strict=True)}
+        jobs = [Job(Path(p), self.start_us, self.end_us, key=i)
+                for i, p in zip(indices, batch["abs_path"], strict=True)]
         rows: dict[int, dict[str, Any]] = {}
 
         def failed(index: int, reason: str, seconds: float = 0.0) -> dict[str, Any]:

@@ -233,7 +233,7 @@ class Extractor:
             if not batch:
                 return
             feats = self.rgb_features(torch.stack([b[2] for b in batch]))
-            for (ticket, period_us, _), row in zip(batch, feats):
+            for (ticket, period_us, _), row in zip(batch, feats, strict=True):
                 if ticket in pending:
                     pending[ticket].rgb[period_us] = row
             if on_frames is not None:

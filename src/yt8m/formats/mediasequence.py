@@ -123,7 +123,7 @@ def add_feature_track(sequence: protos.SequenceExample, track: FeatureTrack) -> 
     stamps = sequence.feature_lists.feature_list[timestamp_key(track.name)]
     del floats.feature[:]
     del stamps.feature[:]
-    for row, stamp in zip(np.asarray(track.values, np.float32), track.timestamps_us):
+    for row, stamp in zip(np.asarray(track.values, np.float32), track.timestamps_us, strict=True):
         floats.feature.add().float_list.value[:] = row.tolist()
         stamps.feature.add().int64_list.value[:] = [int(stamp)]
 

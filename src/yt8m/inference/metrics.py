@@ -142,11 +142,11 @@ def _heap_order(predictions: npt.NDArray[np.float64], actuals: npt.NDArray[np.fl
                 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The items as ``heapq.heappush`` of ``(prediction, actual)`` in this order leaves them."""
     heap: list[tuple[float, float]] = []
-    for item in zip(predictions.tolist(), actuals.tolist()):
+    for item in zip(predictions.tolist(), actuals.tolist(), strict=True):
         heapq.heappush(heap, item)
     if not heap:
         return predictions[:0], actuals[:0]
-    p, a = zip(*heap)
+    p, a = zip(*heap, strict=True)
     return np.asarray(p, np.float64), np.asarray(a, np.float64)
 
 
@@ -198,7 +198,7 @@ class AveragePrecisionCalculator:
             self._chunks.append((p, a))
             return
         heap, top = self._heap, self._top_n
-        for item in zip(p.tolist(), a.tolist()):
+        for item in zip(p.tolist(), a.tolist(), strict=True):
             if len(heap) < top:
                 heapq.heappush(heap, item)
             elif item[0] > heap[0][0]:
@@ -218,7 +218,7 @@ class AveragePrecisionCalculator:
             p = np.concatenate([c[0] for c in self._chunks])
             a = np.concatenate([c[1] for c in self._chunks])
             return ap_of_pushes(p, a, self._total_positives)
-        p, a = (np.asarray(v, np.float64) for v in zip(*self._heap))
+        p, a = (np.asarray(v, np.float64) for v in zip(*self._heap, strict=True))
         return average_precision_at_n(p, a, n=self._top_n, total_num_positives=self._total_positives)
 
 
@@ -338,7 +338,7 @@ class SegmentRatings:
     def add(self, video_id: str, labels: Iterable[int], start_times: Iterable[int],
             scores: Iterable[float]) -> None:
         """Add the ratings of one video (``segment_labels``, ``segment_start_times``, ``segment_scores``)."""
-        for label, start, score in zip(labels, start_times, scores):
+        for label, start, score in zip(labels, start_times, scores, strict=True):
             self.scores[(segment_id(video_id, int(start)), int(label))] = float(score)
 
     def positives(self) -> dict[int, int]:

@@ -43,7 +43,7 @@ def record_windows_json(prediction: RecordPrediction, *, top_k: int,
         entries = [{"time_s": int(t), "start_s": int(s), "end_s": int(e),
                     "labels": label_entries(row, idx, labels)}
                    for t, s, e, row, idx in zip(windows.stamps.tolist(), windows.starts.tolist(),
-                                                windows.ends.tolist(), scores, best)]
+                                                windows.ends.tolist(), scores, best, strict=True)]
     return {"shard": record.shard, "record_index": record.index, "video_id": record.video_id,
             "labels": record.labels.tolist(), "num_seconds": record.num_seconds,
             "segment_size": int(windows.lengths[0]) if windows is not None and len(windows) else None,

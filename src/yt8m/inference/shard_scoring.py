@@ -202,7 +202,8 @@ def _predict_batch(batch: list[RecordFeatures], classifier: Classifier, options:
     if options.windows:
         spans = [(i, dataset_windows(r.num_seconds, segment_size=options.segment_size))
                  for i, r in enumerate(batch)]
-        for (i, w), s in zip(spans, _spans_scores(classifier, frames, spans, offsets, options.batch_frames)):
+        for (i, w), s in zip(spans, _spans_scores(classifier, frames, spans, offsets,
+                                                  options.batch_frames), strict=True):
             out[i].windows, out[i].window_scores = w, s
     if options.video:
         zero = np.zeros(1, np.int64)
@@ -210,7 +211,7 @@ def _predict_batch(batch: list[RecordFeatures], classifier: Classifier, options:
                  for i, r in enumerate(batch) if r.frames.shape[0] > 0]
         longest = max((r.frames.shape[0] for r in batch), default=0)
         for (i, _), s in zip(whole, _spans_scores(classifier, frames, whole, offsets, options.batch_frames,
-                                                  width=longest)):
+                                                  width=longest), strict=True):
             out[i].video_scores = s[0]
         for i, r in enumerate(batch):
             if r.frames.shape[0] == 0:
@@ -219,7 +220,7 @@ def _predict_batch(batch: list[RecordFeatures], classifier: Classifier, options:
     wanted = [(i, segment_chunks(r.num_seconds, segment_size=SEGMENT_SECONDS))
               for i, r in enumerate(batch) if _wants_chunks(r, options)]
     for (i, c), s in zip(wanted, _spans_scores(classifier, frames, wanted, offsets, options.batch_frames,
-                                               width=SEGMENT_SECONDS)):
+                                               width=SEGMENT_SECONDS), strict=True):
         out[i].chunks, out[i].chunk_scores = c, s
     return out
 

@@ -111,7 +111,8 @@ class SegmentRanking:
         classes, _, serials = self._parts[0]
         out: dict[int, list[str]] = {}
         bounds = np.flatnonzero(np.diff(classes)) + 1
-        for chunk_classes, chunk_serials in zip(np.split(classes, bounds), np.split(serials, bounds)):
+        for chunk_classes, chunk_serials in zip(np.split(classes, bounds), np.split(serials, bounds),
+                                                strict=True):
             if chunk_classes.size:
                 out[int(chunk_classes[0])] = [self._ids[i] for i in chunk_serials.tolist()]
         return out

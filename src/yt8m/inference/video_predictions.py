@@ -204,7 +204,7 @@ def predict_local(features: LocalFeatures, classifier: Classifier, *, segment_si
     best = top_k_rows(scores, top_k)
     out_windows = [{"start_s": float(t[s]), "end_s": float(t[s + segment_size - 1]) + 1.0,
                     "labels": label_entries(row, idx, labels)}
-                   for s, row, idx in zip(windows.starts.tolist(), scores, best)]
+                   for s, row, idx in zip(windows.starts.tolist(), scores, best, strict=True)]
     return {
         "input": features.source,
         "model": classifier.describe(),

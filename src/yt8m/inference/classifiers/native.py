@@ -776,7 +776,7 @@ class NativeClassifier(Classifier):
             return np.zeros((0, self.num_classes), np.float32)
         width = int(n.max()) if width is None else width
         used = np.zeros(rows.shape[0], bool)
-        for start, length in zip(s.tolist(), n.tolist()):
+        for start, length in zip(s.tolist(), n.tolist(), strict=True):
             used[start:start + length] = True
         # Encode only the rows some span uses; ``position`` maps a row to its encoded index.
         wanted = np.flatnonzero(used)
