@@ -1,4 +1,4 @@
-"""``yt8m models``: fetch, import, list and verify the official weights."""
+"""``yt8m models``: fetch, import, list and verify the official weights; import starter-code classifiers."""
 
 from __future__ import annotations
 
@@ -53,6 +53,50 @@ def models_import(paths: tuple[Path, ...], allow_size_mismatch: bool) -> None:
 
     for name in import_files(list(paths), allow_size_mismatch=allow_size_mismatch):
         click.echo(f"ready: {name}")
+
+
+@models.command("import-classifier")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--family", required=True,
+              type=click.Choice(["logistic", "moe", "frame_logistic", "dbof", "lstm"]),
+              help="The starter code's --model: LogisticModel, MoeModel, FrameLevelLogisticModel, DbofModel, "
+                   "LstmModel.")
+@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path),
+              help="Model directory to write (classifier.json + model.safetensors).")
+@click.option("--num-classes", type=int, default=None,
+              help="Check the number of classes (it is read from the checkpoint's shapes).")
+@click.option("--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
+              help="A hyper-parameter the checkpoint cannot tell, e.g. pooling=average for a DBoF trained "
+                   "with --dbof_pooling_method=average, or input_features=rgb (VALUE is read as JSON, "
+                   "else as a string). Repeatable.")
+def models_import_classifier(checkpoint: Path, family: str, output: Path, num_classes: int | None,
+                             model_options: tuple[str, ...]) -> None:
+    """Turn a model trained by the YouTube-8M starter code (a TensorFlow checkpoint) into a native model.
+
+    CHECKPOINT is the starter's train_dir checkpoint: a V2 prefix (model.ckpt-1234), its
+    .index file, or a V1 file. No TensorFlow is needed. Sizes (features, classes,
+    mixtures, clusters, hidden and LSTM units, layers, the video-level classifier) are
+    read from the variables' shapes; a checkpoint of another family is refused, naming
+    its missing and unexpected variables. The directory written loads in `yt8m predict`
+    and `yt8m eval` (--model MODEL_DIR).
+    """
+    from yt8m.errors import InputError
+    from yt8m.inference.classifiers.loader import save_native
+    from yt8m.inference.classifiers.starter_import import import_starter_checkpoint
+
+    options = {}
+    for item in model_options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--model-option {item!r}: expected KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(value)
+        except ValueError:
+            options[key.strip()] = value
+    model = import_starter_checkpoint(checkpoint, family, num_classes=num_classes, options=options)
+    save_native(model, output)
+    config = model.config()
+    click.echo(f"wrote {output}: {family}, {config['num_classes']} classes, {config['feature_size']} features")
 
 
 @models.command("list")

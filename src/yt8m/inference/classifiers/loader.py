@@ -112,7 +112,8 @@ def _kind_here(directory: Path) -> ModelKind | None:
 def _hint(directory: Path) -> str:
     names = sorted(p.name for p in directory.iterdir())
     if any(n == "checkpoint" or n.endswith((".meta", ".index")) for n in names):
-        return (" It looks like a TensorFlow checkpoint (the starter code's train_dir): export it as a "
+        return (" It looks like a TensorFlow checkpoint (the starter code's train_dir): import it with "
+                "`yt8m models import-classifier CHECKPOINT --family F -o MODEL_DIR`, or export it as a "
                 "SavedModel first (the starter code's export_model_mediapipe.py).")
     shown = ", ".join(names[:6]) + (" ..." if len(names) > 6 else "") if names else "nothing"
     return f" It holds: {shown}."
