@@ -75,7 +75,8 @@ def LogisticModel(model_input, vocab_size, **unused):
 
 
 def MoeModel(model_input, vocab_size, num_mixtures, **unused):
-    gate_activations = fully_connected(model_input, vocab_size * (num_mixtures + 1), biases=False, scope="gates")
+    gate_activations = fully_connected(model_input, vocab_size * (num_mixtures + 1), biases=False,
+                                       scope="gates")
     expert_activations = fully_connected(model_input, vocab_size * num_mixtures, scope="experts")
     gating_distribution = tf.nn.softmax(tf.reshape(gate_activations, [-1, num_mixtures + 1]))
     expert_distribution = tf.nn.sigmoid(tf.reshape(expert_activations, [-1, num_mixtures]))
@@ -90,6 +91,10 @@ def FrameLevelLogisticModel(model_input, vocab_size, num_frames, **unused):
     denominators = tf.reshape(tf.tile(num_frames, [1, feature_size]), [-1, feature_size])
     avg_pooled = tf.reduce_sum(model_input, axis=[1]) / denominators
     return fully_connected(avg_pooled, vocab_size, activation_fn=tf.nn.sigmoid)
+
+
+def normal(fan_in):  # the starter's initializer of DBoF's matrices
+    return v1.random_normal_initializer(stddev=1 / math.sqrt(fan_in))
 
 
 def SampleRandomSequence(model_input, num_frames, num_samples):
@@ -114,19 +119,20 @@ def DbofModel(model_input, vocab_size, num_frames, iterations, add_batch_norm, c
     if add_batch_norm:
         reshaped_input = batch_norm(reshaped_input, "input_bn")
     cluster_weights = v1.get_variable("cluster_weights", [feature_size, cluster_size],
-                                      initializer=v1.random_normal_initializer(stddev=1 / math.sqrt(feature_size)))
+                                      initializer=normal(feature_size))
     activation = tf.matmul(reshaped_input, cluster_weights)
     if add_batch_norm:
         activation = batch_norm(activation, "cluster_bn")
     else:
         cluster_biases = v1.get_variable("cluster_biases", [cluster_size],
-                                         initializer=v1.random_normal_initializer(stddev=1 / math.sqrt(feature_size)))
+                                         initializer=normal(feature_size))
         activation += cluster_biases
     activation = tf.nn.relu6(activation)
     activation = tf.reshape(activation, [-1, max_frames, cluster_size])
-    activation = tf.reduce_max(activation, 1) if pooling == "max" else tf.reduce_mean(activation, 1)  # FramePooling
+    # FramePooling
+    activation = tf.reduce_max(activation, 1) if pooling == "max" else tf.reduce_mean(activation, 1)
     hidden1_weights = v1.get_variable("hidden1_weights", [cluster_size, hidden1_size],
-                                      initializer=v1.random_normal_initializer(stddev=1 / math.sqrt(cluster_size)))
+                                      initializer=normal(cluster_size))
     activation = tf.matmul(activation, hidden1_weights)
     if add_batch_norm:
         activation = batch_norm(activation, "hidden1_bn")
@@ -188,11 +194,13 @@ class MultiRNNCell:  # rnn_cell_impl.MultiRNNCell (state_is_tuple=True)
 
 def LstmModel(model_input, vocab_size, num_frames, lstm_cells, lstm_layers, classifier, **params):
     stacked_lstm = MultiRNNCell([BasicLSTMCell(lstm_cells, forget_bias=1.0) for _ in range(lstm_layers)])
-    outputs, state = v1.nn.dynamic_rnn(stacked_lstm, model_input, sequence_length=num_frames, dtype=tf.float32)
+    outputs, state = v1.nn.dynamic_rnn(stacked_lstm, model_input, sequence_length=num_frames,
+                                       dtype=tf.float32)
     return MODELS[classifier](model_input=state[-1].h, vocab_size=vocab_size, **params)
 
 
-MODELS = {"LogisticModel": LogisticModel, "MoeModel": MoeModel, "FrameLevelLogisticModel": FrameLevelLogisticModel,
+MODELS = {"LogisticModel": LogisticModel, "MoeModel": MoeModel,
+          "FrameLevelLogisticModel": FrameLevelLogisticModel,
           "DbofModel": DbofModel, "LstmModel": LstmModel}
 
 result = {}
@@ -247,17 +255,20 @@ def _cases(tmp_path) -> list[dict]:
         ("moe", "MoeModel", video, [1] * 4, {"num_mixtures": 3}, "v1", False, {}),
         ("frame_logistic", "FrameLevelLogisticModel", frames, NUM_FRAMES, {}, "v2", False, {}),
         ("dbof", "DbofModel", frames, NUM_FRAMES,
-         {"iterations": T, "add_batch_norm": True, "cluster_size": 16, "hidden1_size": 8, "pooling": "max", **moe},
+         {"iterations": T, "add_batch_norm": True, "cluster_size": 16, "hidden1_size": 8,
+          "pooling": "max", **moe},
          "v2", True, {}),
         ("dbof_nobn_avg", "DbofModel", full, [T, T],
-         {"iterations": T, "add_batch_norm": False, "cluster_size": 10, "hidden1_size": 6, "pooling": "average",
+         {"iterations": T, "add_batch_norm": False, "cluster_size": 10, "hidden1_size": 6,
+          "pooling": "average",
           "classifier": "LogisticModel"}, "v1", False, {"pooling": "average"}),
         ("lstm", "LstmModel", frames, NUM_FRAMES, {"lstm_cells": 6, "lstm_layers": 2, **moe}, "v2", True, {}),
         ("lstm_logistic", "LstmModel", frames, NUM_FRAMES,
          {"lstm_cells": 4, "lstm_layers": 1, "classifier": "LogisticModel"}, "v2", False, {}),
     ]
     return [{"name": name, "model": model, "x": x.tolist(), "num_frames": n, "params": params, "format": fmt,
-             "adam": adam, "options": options, "vocab": C, "seed": 10 + i, "path": str(tmp_path / name / "model.ckpt")}
+             "adam": adam, "options": options, "vocab": C, "seed": 10 + i,
+             "path": str(tmp_path / name / "model.ckpt")}
             for i, (name, model, x, n, params, fmt, adam, options) in enumerate(cases)]
 
 
@@ -303,13 +314,15 @@ def test_sizes_come_from_the_checkpoint(oracle):
     dbof = import_starter_checkpoint(oracle["dbof"]["path"], "dbof").config()
     assert (dbof["cluster_size"], dbof["hidden_size"], dbof["add_batch_norm"], dbof["classifier"],
             dbof["num_mixtures"]) == (16, 8, True, "moe", 3)
-    nobn = import_starter_checkpoint(oracle["dbof_nobn_avg"]["path"], "dbof", options={"pooling": "average"}).config()
+    nobn = import_starter_checkpoint(oracle["dbof_nobn_avg"]["path"], "dbof",
+                                     options={"pooling": "average"}).config()
     assert (nobn["cluster_size"], nobn["hidden_size"], nobn["add_batch_norm"], nobn["classifier"],
             nobn["pooling"]) == (10, 6, False, "logistic", "average")
     lstm = import_starter_checkpoint(oracle["lstm"]["path"], "lstm").config()
     assert (lstm["lstm_cells"], lstm["lstm_layers"], lstm["classifier"]) == (6, 2, "moe")
     # The training checkpoint holds Adam slots, beta powers and global_step; none is imported.
-    assert any(v.endswith("/Adam") for v in oracle["dbof"]["variables"]) and "global_step" in oracle["dbof"]["variables"]
+    variables = oracle["dbof"]["variables"]
+    assert any(v.endswith("/Adam") for v in variables) and "global_step" in variables
 
 
 def test_cli_writes_a_model_that_predict_loads(oracle, tmp_path, capsys):
@@ -331,7 +344,8 @@ def test_cli_writes_a_model_that_predict_loads(oracle, tmp_path, capsys):
     ("logistic", "moe", "tower/gates/weights", "tower/fully_connected/weights"),
     ("moe", "dbof", "tower/cluster_weights", None),
     ("dbof", "lstm", "tower/rnn/multi_rnn_cell/cell_0/basic_lstm_cell/kernel", "tower/cluster_weights"),
-    ("lstm", "frame_logistic", "tower/fully_connected/weights", "tower/rnn/multi_rnn_cell/cell_0/basic_lstm_cell"),
+    ("lstm", "frame_logistic", "tower/fully_connected/weights",
+     "tower/rnn/multi_rnn_cell/cell_0/basic_lstm_cell"),
     ("dbof_nobn_avg", "logistic", None, "tower/hidden1_biases"),
 ])
 def test_wrong_family_is_refused_naming_the_variables(oracle, name, family, missing, unexpected):
@@ -351,7 +365,8 @@ def test_cli_wrong_family_is_one_line(oracle, tmp_path, capsys):
     code = main(["models", "import-classifier", path, "--family", "moe", "-o", str(tmp_path / "m")])
     err = capsys.readouterr().err
     assert code == WeightsError.exit_code
-    assert err.count("\n") == 1 and f"{path}: not a starter-code 'moe' model: unexpected [tower/rnn/" in err, err
+    assert err.count("\n") == 1, err
+    assert f"{path}: not a starter-code 'moe' model: unexpected [tower/rnn/" in err, err
     assert not (tmp_path / "m").exists()
 
 
@@ -373,11 +388,13 @@ def test_names_map_both_ways():
 
 def test_options_contradicting_the_shapes_are_refused():
     rng = np.random.default_rng(0)
-    tensors = {"gates/weights": rng.standard_normal((F, C * 3)), "experts/weights": rng.standard_normal((F, C * 2)),
+    tensors = {"gates/weights": rng.standard_normal((F, C * 3)),
+               "experts/weights": rng.standard_normal((F, C * 2)),
                "experts/biases": rng.standard_normal(C * 2)}
     config, state = convert_starter_state_dict(tensors, "moe")
     assert config == {"num_classes": C, "num_mixtures": 2, "feature_size": F}
-    assert set(state) == {"classifier.gates.weights", "classifier.experts.weights", "classifier.experts.biases"}
+    assert set(state) == {"classifier.gates.weights", "classifier.experts.weights",
+                          "classifier.experts.biases"}
     with pytest.raises(WeightsError, match="num_mixtures=4 contradicts"):
         convert_starter_state_dict(tensors, "moe", options={"num_mixtures": 4})
     tensors["experts/biases"] = rng.standard_normal(C)

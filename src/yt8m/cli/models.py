@@ -96,7 +96,8 @@ def models_import_classifier(checkpoint: Path, family: str, output: Path, num_cl
     model = import_starter_checkpoint(checkpoint, family, num_classes=num_classes, options=options)
     save_native(model, output)
     config = model.config()
-    click.echo(f"wrote {output}: {family}, {config['num_classes']} classes, {config['feature_size']} features")
+    click.echo(f"wrote {output}: {family}, {config['num_classes']} classes, "
+               f"{config['feature_size']} features")
 
 
 @models.command("list")

@@ -110,7 +110,8 @@ def infer_config(family: str, shapes: Mapping[str, tuple[int, ...]]) -> dict[str
         head, classes = _classifier_options(shapes)
         if family == "moe" and "num_mixtures" in head:
             config["num_mixtures"] = head["num_mixtures"]
-        weights = shapes.get("classifier.gates.weights" if family == "moe" else "classifier.fully_connected.weights")
+        head = "classifier.gates.weights" if family == "moe" else "classifier.fully_connected.weights"
+        weights = shapes.get(head)
         if weights is not None and len(weights) == 2:
             config["feature_size"] = weights[0]
         if classes is not None:
@@ -141,11 +142,13 @@ def infer_config(family: str, shapes: Mapping[str, tuple[int, ...]]) -> dict[str
     return config
 
 
-def _mismatch(where: str, family: str, missing: list[str], unexpected: list[str], prefix: str) -> WeightsError:
+def _mismatch(where: str, family: str, missing: list[str], unexpected: list[str],
+              prefix: str) -> WeightsError:
     def show(names: list[str]) -> str:
         return "[" + ", ".join(prefix + n for n in names[:6]) + (", ..." if len(names) > 6 else "") + "]"
 
-    parts = ([f"missing {show(missing)}"] if missing else []) + ([f"unexpected {show(unexpected)}"] if unexpected else [])
+    parts = (([f"missing {show(missing)}"] if missing else [])
+             + ([f"unexpected {show(unexpected)}"] if unexpected else []))
     return WeightsError(f"{where}: not a starter-code {family!r} model: " + "; ".join(parts))
 
 
@@ -170,11 +173,12 @@ def convert_starter_state_dict(
     config = infer_config(family, shapes)
     for key, value in (options or {}).items():
         if key in config and config[key] != value:
-            raise WeightsError(f"{where}: option {key}={value!r} contradicts the checkpoint, whose shapes say "
-                               f"{key}={config[key]!r}")
+            raise WeightsError(f"{where}: option {key}={value!r} contradicts the checkpoint, whose shapes "
+                               f"say {key}={config[key]!r}")
         config[key] = value
     if "input_features" not in config and config.get("feature_size") in (1024, 128):
-        config["input_features"] = next(k for k, (a, b) in INPUT_COLUMNS.items() if b - a == config["feature_size"])
+        config["input_features"] = next(k for k, (a, b) in INPUT_COLUMNS.items()
+                                        if b - a == config["feature_size"])
     problem = None
     try:
         model = build_model(family, **{"num_classes": 1, **config})
@@ -202,7 +206,8 @@ _KEY_TENSORS = {
     "frame_logistic": ["fully_connected/weights", "fully_connected/biases"],
     "moe": ["gates/weights", "experts/weights", "experts/biases"],
     "dbof": ["cluster_weights", "hidden1_weights"],
-    "lstm": ["rnn/multi_rnn_cell/cell_0/basic_lstm_cell/kernel", "rnn/multi_rnn_cell/cell_0/basic_lstm_cell/bias"],
+    "lstm": ["rnn/multi_rnn_cell/cell_0/basic_lstm_cell/kernel",
+             "rnn/multi_rnn_cell/cell_0/basic_lstm_cell/bias"],
 }
 
 
@@ -216,7 +221,8 @@ def import_starter_checkpoint(
     from yt8m.weights.checkpoint import read_checkpoint
 
     where = str(checkpoint)
-    config, state = convert_starter_state_dict(read_checkpoint(checkpoint), family, options=options, where=where)
+    config, state = convert_starter_state_dict(read_checkpoint(checkpoint), family, options=options,
+                                               where=where)
     if num_classes is not None and config["num_classes"] != num_classes:
         raise WeightsError(f"{where}: --num-classes {num_classes} but the checkpoint's {family} model has "
                            f"{config['num_classes']} classes")
