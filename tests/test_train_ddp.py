@@ -17,8 +17,7 @@ import ddp_worker
 import train_data as td
 import yt8m
 from yt8m.cli import main
-from yt8m.train import TrainOptions, train
-from yt8m.train import trainer
+from yt8m.train import TrainOptions, train, trainer
 from yt8m.train.data import ShardDataset, make_loader
 
 CLASSES = 20
