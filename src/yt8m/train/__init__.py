@@ -4,7 +4,8 @@
   split across DataLoader workers, shuffled through a bounded buffer;
 * :mod:`.loss`: the starter code's ``CrossEntropyLoss`` and L2 regularisation;
 * :mod:`.recipes`: each family's published hyper-parameters;
-* :mod:`.trainer`: the training loop (checkpoints, resume, validation metrics), whose
+* :mod:`.trainer`: the training loop (checkpoints, resume, validation metrics; several processes
+  under torchrun with DDP; segment-rated fine-tuning), whose
   output is a native yt8m model that ``yt8m predict`` and ``yt8m eval`` load.
 """
 
