@@ -4,8 +4,8 @@ One step, as the starter code's ``train.py`` does it: ``loss = CrossEntropyLoss(
 labels) + regularization_penalty * l2_penalty * sum(w^2) / 2`` (see :mod:`.loss`), gradients
 clipped per tensor to ``clip_gradient_norm`` (``tf.clip_by_norm``), TensorFlow's Adam
 (:mod:`.optim`; beta1 0.9, beta2 0.999, epsilon 1e-8) at ``base_learning_rate *
-learning_rate_decay ** floor(step * batch_size / learning_rate_decay_examples)``. Batch norm uses batch statistics while
-training and moves its averages by ``1 - batch_norm_decay``.
+learning_rate_decay ** floor(step * batch_size / learning_rate_decay_examples)``. Batch norm
+uses batch statistics while training and moves its averages by ``1 - batch_norm_decay``.
 
 ``MODEL_DIR`` receives the native model (``classifier.json`` + ``model.safetensors``,
 rewritten at every checkpoint and at the end, atomically), ``metrics.jsonl`` (one JSON
