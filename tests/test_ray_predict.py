@@ -157,6 +157,26 @@ def test_api_on_both_nodes_and_a_file_url(cluster, data, local_outputs) -> None:
 
 @pytest.mark.ray
 @needs_ray
+def test_an_actor_dying_mid_shard_loses_and_duplicates_nothing(cluster, data, local_outputs, monkeypatch) -> None:
+    from yt8m.extraction.ray_engine import CRASH_ONCE_ENV
+    from yt8m.inference.labels import read_class_ids, read_label_map
+    from yt8m.inference.ray_scoring import predict_dataset_ray
+
+    marker = data["dir"] / "crashed"
+    monkeypatch.setenv(CRASH_ONCE_ENV, str(marker))
+    out = data["dir"] / "ray_crash"
+    run = predict_dataset_ray(data["shards"], data["model"], labels=read_label_map(data["labels"]),
+                              windows_out=out / "w.jsonl", submission=out / "video.csv",
+                              segment_submission=out / "seg.csv", whitelist=read_class_ids(data["whitelist"]),
+                              actors=2, progress=False, records_per_block=1)
+    assert marker.is_file()  # an actor did die after sending a shard's first record
+    print(f"rows sent twice by the retried task: {run.duplicates}")
+    assert run.records == 10
+    assert _outputs(out) == local_outputs
+
+
+@pytest.mark.ray
+@needs_ray
 def test_a_corrupt_shard_is_one_clear_error_and_writes_nothing(cluster, data, run_cli) -> None:
     bad = data["dir"] / "bad" / "validate0099.tfrecord"
     bad.parent.mkdir()

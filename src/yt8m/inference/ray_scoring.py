@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 
 #: Environment variables handed to the actors when set on the driver.
 _FORWARDED_ENV = ("YT8M_HOME", "YT8M_MIRROR")
-#: Records per block an actor sends back.
-_RECORDS_PER_BLOCK = 64
+#: Records per block an actor sends back (default).
+RECORDS_PER_BLOCK = 64
 _GLOB_CHARS = "*?["
 
 
@@ -132,14 +132,15 @@ class _ScoreActor:
     """One classifier per actor; ``__call__`` scores one shard and yields its records' results."""
 
     def __init__(self, model_dir: str, device: str, env: dict[str, str], options: dict[str, Any], top_k: int,
-                 labels: LabelMap | None, whitelist: list[int] | None, num_classes: int, segment_cap: int) -> None:
+                 labels: LabelMap | None, whitelist: list[int] | None, num_classes: int, segment_cap: int,
+                 records_per_block: int = RECORDS_PER_BLOCK) -> None:
         os.environ.update(env)
         from yt8m.inference.classifiers import load_classifier
         from yt8m.inference.shard_scoring import DatasetOptions
 
         self.classifier = load_classifier(model_dir, device=device)
         self.options = DatasetOptions(**options)
-        self.top_k, self.labels = top_k, labels
+        self.top_k, self.labels, self.records_per_block = top_k, labels, records_per_block
         self.ranking = (submissions.SegmentRanking(whitelist, num_classes, cap=segment_cap)
                         if whitelist is not None else None)
         try:
@@ -154,18 +155,23 @@ class _ScoreActor:
             yield from self._shard(int(position), str(given), str(location))
 
     def _shard(self, position: int, given: str, location: str) -> Iterator[dict[str, Any]]:
+        from yt8m.extraction.ray_engine import CRASH_ONCE_ENV
         from yt8m.inference.shard_scoring import iter_dataset_predictions
 
+        crash = os.environ.get(CRASH_ONCE_ENV)  # test hook: die once, after the first record of a shard
         rows: list[dict[str, Any]] = []
         count = 0
         read = Path(location)
         try:
             with _readable(location) as read:
                 for prediction in iter_dataset_predictions([read], self.classifier, self.options):
+                    if crash and count == 1 and not os.path.exists(crash):
+                        Path(crash).write_text("crashed once\n")
+                        os._exit(1)
                     prediction.record.shard = given
                     rows.append(self._row(position, prediction))
                     count += 1
-                    if len(rows) >= _RECORDS_PER_BLOCK:
+                    if len(rows) >= self.records_per_block:
                         yield _block(rows)
                         rows = []
         except Yt8mError as exc:  # a damaged shard, a record the model cannot take: one clear error
@@ -226,6 +232,7 @@ class RayDatasetRun(DatasetRun):
 
     shards: int = 0
     actors: int = 0
+    duplicates: int = 0  # rows sent again by a retried task, dropped
     nodes: set[str] = field(default_factory=set)
 
 
@@ -257,7 +264,7 @@ def predict_dataset_ray(
     segment_submission: str | os.PathLike[str] | None = None, whitelist: Sequence[int] | None = None,
     segment_cap: int = submissions.SEGMENT_CAP, batch_frames: int = 8192, address: str | None = None,
     actors: int | None = None, cpus_per_actor: float = 1.0, gpus_per_actor: float | None = None,
-    mirror: str | None = None, progress: bool | None = None,
+    mirror: str | None = None, progress: bool | None = None, records_per_block: int = RECORDS_PER_BLOCK,
 ) -> RayDatasetRun:
     """:func:`~yt8m.inference.prediction_files.predict_dataset` with the shards scored on Ray actors.
 
@@ -267,7 +274,8 @@ def predict_dataset_ray(
     same path on every node, as must the shards that are paths). ``address``: the cluster
     (None: ``$RAY_ADDRESS``, else a local Ray for this call; a Ray already initialized in
     this process is used as is). ``actors``: the pool size (default: one per GPU on CUDA,
-    else one per ``cpus_per_actor`` CPUs, at most one per shard).
+    else one per ``cpus_per_actor`` CPUs, at most one per shard). ``records_per_block``
+    records' results travel back together.
     """
     from yt8m.extraction.options import check_device
     from yt8m.extraction.ray_engine import _connect, _yt8m_cause, require_ray
@@ -315,13 +323,16 @@ def predict_dataset_ray(
             "shard": pa.array(names, pa.string()),
             "location": pa.array([s if _is_url(s) else str(Path(s).absolute()) for s in names], pa.string()),
         })
-        env = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
+        from yt8m.extraction.ray_engine import CRASH_ONCE_ENV
+
+        env = {k: os.environ[k] for k in (*_FORWARDED_ENV, CRASH_ONCE_ENV) if k in os.environ}
         ds = ray.data.from_arrow([rows.slice(i, 1) for i in range(len(names))]).map_batches(
             _ScoreActor, batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),
             fn_constructor_kwargs={"model_dir": model_dir, "device": device, "env": env,
                                    "options": options.__dict__.copy(), "top_k": top_k, "labels": labels,
                                    "whitelist": list(whitelist) if ranking is not None else None,
-                                   "num_classes": classes, "segment_cap": segment_cap},
+                                   "num_classes": classes, "segment_cap": segment_cap,
+                                   "records_per_block": records_per_block},
             num_cpus=cpus_per_actor, num_gpus=gpus_per_actor or None)
         try:
             _write(ds, names, run, windows_out=windows_out, submission=submission,
@@ -383,7 +394,9 @@ def _write(ds: Any, names: list[str], run: RayDatasetRun, *, windows_out: Any, s
                 shard = pending[position]
                 if record < 0:
                     shard.count = int(row["count"])
-                elif record >= shard.next:  # below: a retried task's duplicate
+                elif record < shard.next or record in shard.rows:  # a retried task's duplicate
+                    run.duplicates += 1
+                else:
                     shard.rows[record] = row
             while current < len(names):  # write what is ready, in order
                 shard = pending[current]
