@@ -135,7 +135,7 @@ def test_cli_outputs_match_the_local_engine(cluster, data, local_outputs, run_cl
 
 @pytest.mark.ray
 @needs_ray
-def test_api_on_both_nodes_and_a_file_url(cluster, data, local_outputs) -> None:
+def test_api_with_a_file_url_on_the_cluster_nodes(cluster, data, local_outputs) -> None:
     from yt8m.inference.labels import read_class_ids, read_label_map
     from yt8m.inference.ray_scoring import predict_dataset_ray
 
