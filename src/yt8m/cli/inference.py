@@ -139,11 +139,20 @@ def _video_of(input_path: Path) -> Path:
 @click.option("--segment-cap", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Segments kept per class in --segment-submission.")
 @_device_option()
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process; ray: the shards spread over actors of a Ray cluster (needs "
+                   "yt8m[ray]; "
+                   "SHARDS may then be globs or URLs; see docs/cluster.md).")
+@click.option("--ray-address", default=None, metavar="ADDRESS",
+              help="Ray cluster to join (--engine ray). [default: $RAY_ADDRESS, else a local Ray]")
+@click.option("--ray-actors", type=click.IntRange(min=1), default=None,
+              help="Scoring actors (--engine ray), one model each. [default: one per GPU with --device cuda, "
+                   "else one per CPU; at most one per shard]")
 def predict_dataset(shards: tuple[Path, ...], model: str, record_index: int | None, segment_size: int,
                     top_k: int,
                     labels_path: Path | None, output: Path | None, submission: Path | None,
                     segment_submission: Path | None, whitelist: Path | None, segment_cap: int,
-                    device: str) -> None:
+                    device: str, engine: str, ray_address: str | None, ray_actors: int | None) -> None:
     """Label the records of YouTube-8M TFRecord SHARDS with a classifier.
 
     Each record is dequantized; a window of min(seconds, SEGMENT-SIZE) seconds ends at
@@ -155,8 +164,22 @@ def predict_dataset(shards: tuple[Path, ...], model: str, record_index: int | No
     from yt8m.inference.labels import read_class_ids, resolve_label_map
     from yt8m.inference.prediction_files import predict_dataset as run
 
-    check_shards(list(shards), record_index=record_index)
     classes = read_class_ids(whitelist) if whitelist is not None else None
+    if engine == "ray":
+        from yt8m.errors import InputError
+        from yt8m.inference.ray_scoring import predict_dataset_ray_cli
+
+        if record_index is not None:
+            raise InputError("--record-index is for the local engine (one record needs no cluster)")
+        result = predict_dataset_ray_cli(list(shards), model, labels_path=labels_path, output=output,
+                                         device=device,
+                                         segment_size=segment_size, top_k=top_k, submission=submission,
+                                         segment_submission=segment_submission, whitelist=classes,
+                                         segment_cap=segment_cap, address=ray_address, actors=ray_actors)
+        _dataset_summary(result, output, submission, segment_submission,
+                         output is not None or (submission is None and segment_submission is None))
+        return
+    check_shards(list(shards), record_index=record_index)
     asked_files = submission is not None or segment_submission is not None
     windows_out = output if output is not None else (None if asked_files else sys.stdout)
     with load_classifier(model, device=device) as classifier:
@@ -171,11 +194,18 @@ def predict_dataset(shards: tuple[Path, ...], model: str, record_index: int | No
                      top_k=top_k,
                      labels=labels, windows_out=windows_out, submission=submission,
                      segment_submission=segment_submission, whitelist=classes, segment_cap=segment_cap)
+    _dataset_summary(result, output, submission, segment_submission, windows_out is not None)
+
+
+def _dataset_summary(result: Any, output: Path | None, submission: Path | None,
+                     segment_submission: Path | None,
+                     windows: bool) -> None:
     written = [f"{kind} -> {path}" for kind, path in (("windows", output), ("submission", submission),
                                                         ("segment submission", segment_submission)) if path]
-    scored = f"{result.windows} windows" if windows_out is not None else "scored (no windows asked for)"
+    scored = f"{result.windows} windows" if windows else "scored (no windows asked for)"
+    ray = f" [ray: {result.actors} actors, {result.shards} shards]" if hasattr(result, "actors") else ""
     click.echo(f"{result.records} records, {scored} in {result.elapsed_s:.1f} s "
-               f"({result.records_per_s:.1f} records/s){'; ' if written else ''}{'; '.join(written)}",
+               f"({result.records_per_s:.1f} records/s){'; ' if written else ''}{'; '.join(written)}{ray}",
                err=True)
 
 

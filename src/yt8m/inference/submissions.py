@@ -74,16 +74,35 @@ class SegmentRanking:
         starts = list(starts_s)
         if scores.shape != (len(starts), self.num_classes):
             raise ValueError(f"scores {scores.shape} must be [{len(starts)}, {self.num_classes}]")
+        self.add_top(video_id, starts, *self.top_segments(scores))
+
+    def top_segments(self, scores: npt.NDArray[np.float32]
+                     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Each segment's ``per_segment`` best whitelisted classes and their scores, [segments, k] each.
+
+        What :meth:`add` keeps of a segment's scores; a worker can send only these
+        (:meth:`add_top`) instead of the scores over all classes.
+        """
+        allowed = scores[:, self._whitelist]
+        k = min(self.per_segment, self._whitelist.size)
+        if scores.shape[0] == 0:
+            return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+        best = np.argpartition(-allowed, k - 1, axis=1)[:, :k]
+        return self._whitelist[best], np.take_along_axis(allowed, best, 1).astype(np.float32)
+
+    def add_top(self, video_id: str, starts_s: Iterable[int], classes: npt.NDArray[np.int64],
+                scores: npt.NDArray[np.float32]) -> None:
+        """Offer the segments of one video by what :meth:`top_segments` kept of them."""
+        starts = list(starts_s)
+        if classes.shape != scores.shape or classes.shape[0] != len(starts):
+            raise ValueError(f"classes {classes.shape} and scores {scores.shape} must be [{len(starts)}, k]")
         if not starts:
             return
         first = len(self._ids)
         self._ids.extend(segment_id(video_id, int(s)) for s in starts)
-        allowed = scores[:, self._whitelist]
-        k = min(self.per_segment, self._whitelist.size)
-        best = np.argpartition(-allowed, k - 1, axis=1)[:, :k]
-        rows = np.repeat(np.arange(len(starts)), k)
-        self._parts.append((self._whitelist[best.reshape(-1)],
-                            allowed[rows, best.reshape(-1)].astype(np.float32),
+        rows = np.repeat(np.arange(len(starts)), classes.shape[1])
+        self._parts.append((np.asarray(classes, np.int64).reshape(-1), np.asarray(scores,
+                                                                                  np.float32).reshape(-1),
                             rows + first))
         self._pending += rows.size
         if self._pending > 4 * self.cap + 1_000_000:
