@@ -256,11 +256,17 @@ def test_a_killed_driver_resumes_keeping_the_shards_it_finished(
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
     proc.wait()
-    finished = len(list((out / SIDECAR_DIR).glob("*.json")))
-    print(f"driver killed with {finished} shards finished")
+    import json
+    import re
+
+    # Shards finish in any order on Ray, and the last one holds fewer videos: count members.
+    sidecars = list((out / SIDECAR_DIR).glob("*.json"))
+    finished_videos = sum(len(json.loads(p.read_text())["videos"]) for p in sidecars)
+    print(f"driver killed with {len(sidecars)} shards ({finished_videos} videos) finished")
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert rerun.returncode == 1, rerun.stderr
-    skipped = int(rerun.stderr.split(" skipped")[0].rsplit(", ", 1)[1])
-    assert skipped == SHARD_SIZE * finished if finished < 3 else skipped == 7
+    summary = re.search(r"(\d+) extracted \(.*?\), (\d+) skipped", rerun.stderr)  # Ray logs to stderr too
+    assert summary is not None, rerun.stderr
+    assert int(summary.group(2)) == finished_videos, rerun.stderr
     _assert_same_shards(out, local_shards)
     assert not list(out.rglob("*.part"))
