@@ -55,6 +55,23 @@ def run_cli():
     return run
 
 
+@pytest.fixture
+def run_cli_without_ray(tmp_path: Path):
+    """Run ``python -m yt8m ARGS`` in a subprocess where ``import ray`` fails, as without Ray installed."""
+    shadow = tmp_path / "no_ray"
+    (shadow / "ray").mkdir(parents=True)
+    (shadow / "ray" / "__init__.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
+    path = [str(shadow), os.environ.get("PYTHONPATH")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in path if p))
+
+    def run(*args: str | os.PathLike[str]) -> CliResult:
+        proc = subprocess.run([sys.executable, "-m", "yt8m", *map(str, args)], capture_output=True,
+                              text=True, env=env, timeout=300)
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
 @pytest.fixture(autouse=True)
 def yt8m_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own empty weights cache and no mirror: never the user's."""

@@ -44,6 +44,14 @@ def test_missing_ray_is_one_clear_error(monkeypatch) -> None:
         ray_engine.require_ray()
 
 
+def test_cli_without_ray_says_how_to_install_it_and_exits_2(run_cli_without_ray, media, tmp_path) -> None:
+    result = run_cli_without_ray("extract", media["h264_aac"], "-o", tmp_path / "out", "--engine", "ray")
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "yt8m: error: --engine ray needs Ray: pip install 'yt8m[ray]' (or pip install 'ray[data]>=2.60')"]
+    assert not (tmp_path / "out").exists()
+
+
 def test_parquet_manifest_paths_ids_and_labels(tmp_path) -> None:
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq

@@ -111,6 +111,16 @@ def test_missing_ray_is_one_clear_error(monkeypatch, tmp_path, data) -> None:
         predict_dataset_ray(data["shards"], data["model"], windows_out=tmp_path / "w.jsonl")
 
 
+def test_cli_without_ray_says_how_to_install_it_and_exits_2(run_cli_without_ray, data, tmp_path) -> None:
+    out = tmp_path / "w.jsonl"
+    result = run_cli_without_ray("predict-dataset", *data["shards"], "--model", data["model"], "-o", out,
+                                 "--engine", "ray")
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "yt8m: error: --engine ray needs Ray: pip install 'yt8m[ray]' (or pip install 'ray[data]>=2.60')"]
+    assert not out.exists()
+
+
 def test_expand_shards_globs_paths_and_urls(data) -> None:
     from yt8m.inference.ray_scoring import expand_shards
 
