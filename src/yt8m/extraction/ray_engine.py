@@ -306,6 +306,21 @@ def _write_failures(out: Path, failures: dict[str, str]) -> None:
         handle.write(buffer.getvalue().encode("utf-8"))
 
 
+def pool_size(ray: Any, actors: int | None, *, device: str, cpus_per_actor: float, gpus_per_actor: float,
+              tasks: int) -> int:
+    """How many actors to start: ``actors`` when given, else one per GPU (``gpus_per_actor`` > 0)
+    or one per ``cpus_per_actor`` CPUs of the cluster; never more than ``tasks``, at least one."""
+    if actors is None:
+        resources = ray.cluster_resources()
+        if gpus_per_actor > 0:
+            actors = int(resources.get("GPU", 0) // gpus_per_actor)
+            if actors < 1:
+                raise InputError(f"the Ray cluster has no GPU for --device {device} (resources: {resources})")
+        else:
+            actors = max(1, int(resources.get("CPU", 1) // cpus_per_actor))
+    return max(1, min(actors, tasks))
+
+
 def _connect(ray: Any, address: str | None) -> bool:
     """Join the cluster at ``address`` (or start a local Ray); True when this call started it."""
     if ray.is_initialized():
@@ -434,17 +449,9 @@ def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, out: Path
         ensure_models(("inception", "inception-pca") + (("vggish", "vggish-pca") if options.audio else ()),
                       fetch=True, mirror=mirror)
     try:
-        resources = ray.cluster_resources()
-        if actors is None:
-            if gpus_per_actor > 0:
-                actors = int(resources.get("GPU", 0) // gpus_per_actor)
-                if actors < 1:
-                    raise InputError(f"the Ray cluster has no GPU for --device {options.device} "
-                                     f"(resources: {resources})")
-            else:
-                actors = max(1, int(resources.get("CPU", 1) // cpus_per_actor))
         tasks = (len(members) + videos_per_task - 1) // videos_per_task
-        actors = max(1, min(actors, tasks))
+        actors = pool_size(ray, actors, device=options.device, cpus_per_actor=cpus_per_actor,
+                           gpus_per_actor=gpus_per_actor, tasks=tasks)
         report.actors = actors
 
         ctx = ray.data.DataContext.get_current()

@@ -282,7 +282,7 @@ def predict_dataset_ray(
     records' results travel back together.
     """
     from yt8m.extraction.options import check_device
-    from yt8m.extraction.ray_engine import _connect, _yt8m_cause, require_ray
+    from yt8m.extraction.ray_engine import _connect, _yt8m_cause, pool_size, require_ray
 
     if top_k < 1:
         raise InputError(f"top-k ({top_k}) must be >= 1")
@@ -308,16 +308,8 @@ def predict_dataset_ray(
     started = time.perf_counter()
     started_ray = _connect(ray, address)
     try:
-        resources = ray.cluster_resources()
-        if actors is None:
-            if gpus_per_actor > 0:
-                actors = int(resources.get("GPU", 0) // gpus_per_actor)
-                if actors < 1:
-                    raise InputError(f"the Ray cluster has no GPU for --device {device} (resources: "
-                                     f"{resources})")
-            else:
-                actors = max(1, int(resources.get("CPU", 1) // cpus_per_actor))
-        run.actors = actors = max(1, min(actors, len(names)))
+        run.actors = actors = pool_size(ray, actors, device=device, cpus_per_actor=cpus_per_actor,
+                                        gpus_per_actor=gpus_per_actor, tasks=len(names))
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
