@@ -29,7 +29,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -226,6 +226,8 @@ class RayReport:
     shards_written: int = 0
     actors: int = 0
     nodes: set[str] = field(default_factory=set)  # the Ray node ids whose actors extracted videos
+    node_seconds: dict[str, int] = field(default_factory=dict)  # video-seconds extracted per node id
+    run_s: float = 0.0  # wall time of the extraction itself (after connecting and starting actors)
     elapsed_s: float = 0.0
 
 
@@ -372,6 +374,7 @@ def run_ray(
     address: str | None = None, mirror: str | None = None, fetch: bool = True, actors: int | None = None,
     cpus_per_actor: float | None = None, gpus_per_actor: float | None = None, videos_per_task: int = 4,
     overwrite: bool = False, progress: bool | None = None,
+    on_failure: Callable[[Path, str], None] | None = None,
 ) -> RayReport:
     """Extract ``videos`` (ids assigned) into yt8m shards in ``out`` on a Ray cluster.
 
@@ -422,7 +425,8 @@ def run_ray(
     if todo:
         _run_shards(ray, todo, options, out, settings, report, failures, address=address, mirror=mirror,
                     fetch=fetch, actors=actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor,
-                    videos_per_task=videos_per_task, progress=progress, start_us=start_us, end_us=end_us)
+                    videos_per_task=videos_per_task, progress=progress, start_us=start_us, end_us=end_us,
+                    on_failure=on_failure)
     _write_failures(out, failures)
     report.elapsed_s = time.perf_counter() - started
     return report
@@ -431,7 +435,8 @@ def run_ray(
 def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, out: Path, settings: dict[str, Any],
                 report: RayReport, failures: dict[str, str], *, address: str | None, mirror: str | None,
                 fetch: bool, actors: int | None, cpus_per_actor: float, gpus_per_actor: float | None,
-                videos_per_task: int, progress: bool | None, start_us: int, end_us: int | None) -> None:
+                videos_per_task: int, progress: bool | None, start_us: int, end_us: int | None,
+                on_failure: Callable[[Path, str], None] | None) -> None:
     import pyarrow as pa
     from tqdm import tqdm
 
@@ -487,12 +492,15 @@ def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, out: Path
                             continue  # a retried task's duplicate: keep the first answer
                         seen.add(index)
                         video, shard = video_of[index], by_index[index]
-                        if batch["node"][row]:
-                            report.nodes.add(str(batch["node"][row]))
+                        node = str(batch["node"][row])
+                        if node:
+                            report.nodes.add(node)
                         if bool(batch["ok"][row]):
                             shard.records[index] = bytes(batch["record"][row])
                             report.done.append(video.path)
                             report.video_seconds += int(batch["video_seconds"][row])
+                            report.node_seconds[node] = (report.node_seconds.get(node, 0)
+                                                         + int(batch["video_seconds"][row]))
                             report.notes += [f"{video.path}: {n}"
                                              for n in json.loads(str(batch["notes"][row]))]
                         else:
@@ -500,15 +508,19 @@ def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, out: Path
                             shard.failures[index] = reason
                             failures[str(video.path)] = reason
                             report.failed.append((video.path, reason))
-                            print(f"yt8m: failed: {reason}", file=sys.stderr)
+                            if on_failure is not None:
+                                on_failure(video.path, reason)
                         bar.update(1)
                         if shard.complete:
                             if _write_shard(out, shard, settings):
                                 report.outputs.append(shard.path)
                             report.shards_written += 1
                             shard.records.clear()  # written: free the memory
-                    rate = report.video_seconds / max(time.perf_counter() - t0, 1e-9)
-                    bar.set_postfix_str(f"{rate:.1f} video-s/s, {len(report.failed)} failed", refresh=False)
+                    wall = report.run_s = max(time.perf_counter() - t0, 1e-9)
+                    per_node = " ".join(f"{n[:6]}:{s / wall:.1f}"
+                                        for n, s in sorted(report.node_seconds.items()))
+                    bar.set_postfix_str(f"{report.video_seconds / wall:.1f} video-s/s, "
+                                        f"{len(report.failed)} failed; per node {per_node}", refresh=False)
             except Exception as exc:
                 cause = _yt8m_cause(exc)
                 if cause is not None:
@@ -535,7 +547,12 @@ def run_ray_cli(inputs: Iterable[Path], *, output: Path | None, options: Extract
     out = output or Path("features")
     report = run_ray(videos, options, out, shard_size=shard_size, shard_prefix=shard_prefix,
                      start_s=start_s or 0.0, end_s=end_s, address=address, mirror=mirror, actors=actors,
-                     overwrite=overwrite)
+                     overwrite=overwrite,
+                     on_failure=lambda path, reason: click.echo(f"yt8m: failed: {reason}", err=True))
+    if report.node_seconds and report.run_s:
+        per_node = ", ".join(f"{node[:12]} {seconds / report.run_s:.1f} video-s/s"
+                             for node, seconds in sorted(report.node_seconds.items()))
+        click.echo(f"per node: {per_node}", err=True)
     rate = f", {report.video_seconds / report.elapsed_s:.1f} video-s/s" if report.video_seconds else ""
     earlier = f" (and {len(report.failed_earlier)} in an earlier run)" if report.failed_earlier else ""
     click.echo(f"{len(report.done)} extracted ({report.video_seconds} video-seconds in "
