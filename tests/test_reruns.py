@@ -142,6 +142,23 @@ def test_case1_a_video_added_in_front_after_a_kill(extractor, pool, records, tmp
     assert ids == ["p0", "p1", "p2", "p3"]
 
 
+def test_a_new_layout_replaces_the_old_shards_as_a_set(extractor, pool, records, tmp_path) -> None:
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    for name in ("p1", "p2", "p3"):
+        shutil.copy(pool[name], videos)
+    _run(extractor, videos, out)
+    old = {p.name: p.read_bytes() for p in out.glob("*.tfrecord")}
+    assert sorted(old) == ["features-00000-of-00002.tfrecord", "features-00001-of-00002.tfrecord"]
+    shutil.copy(pool["p0"], videos)
+    shutil.copy(pool["p4"], videos)  # 5 videos: 3 shards, every position after p0 moved
+    with pytest.raises(_Killed):
+        _run(_KillAfter(extractor, 1), videos, out)  # p0 and p4 to do: killed after one
+    assert {p.name: p.read_bytes() for p in out.glob("*.tfrecord")} == old  # no mix of layouts
+    _run(extractor, videos, out)
+    _check(out, videos, records)
+
+
 def test_case2_broken_inputs_removed_after_a_finished_run(extractor, pool, records, tmp_path) -> None:
     videos, out = tmp_path / "videos", tmp_path / "out"
     videos.mkdir()
@@ -274,7 +291,12 @@ def test_reruns_always_end_like_a_clean_run(extractor, pool, records, tmp_path, 
             rng.choice(present).unlink()
         elif op == "corrupt" and present:
             _corrupt(rng.choice(present))
+        before = {p.name: p.read_bytes() for p in out.glob("*.tfrecord")}
         if rng.random() < 0.6:
             _run_killed(extractor, videos, out, rng.randint(0, 2), overwrite=rng.random() < 0.3)
+            # Killed: the folder shows the earlier set untouched, or only shards of the new one.
+            visible = {p.name: p.read_bytes() for p in out.glob("*.tfrecord")}
+            expected = _expected_shards(videos, records)
+            assert visible == before or all(expected.get(n) == b for n, b in visible.items())
         _run(extractor, videos, out, overwrite=rng.random() < 0.3)
         _check(out, videos, records)

@@ -167,6 +167,11 @@ class _Plan:
         return self.parts / f"{key}.failed"
 
     @property
+    def staged(self) -> Path:
+        """Where new shards wait while shards of an earlier layout are still in place."""
+        return self.parts / "staged"
+
+    @property
     def failures_file(self) -> Path:
         return self.folder / FAILURES_FILE
 
@@ -349,6 +354,7 @@ class _ShardRun:
         self.complete: set[int] = set()
         self.shard_of = {w.key: i // plan.shard_size for i, w in enumerate(works)}
         self.failures: dict[str, str] = {}  # key -> reason, for the current videos
+        self.staging = False  # new shards go to plan.staged until the whole set can replace the old one
 
     def members(self, shard: int) -> list[_Work]:
         return self.works[shard * self.plan.shard_size:(shard + 1) * self.plan.shard_size]
@@ -365,12 +371,18 @@ class _ShardRun:
                 members = self.members(shard)
                 if entry is not None \
                         and [m[0] for m in entry.get("members", [])] == [w.key for w in members] \
-                        and (entry.get("empty") or (plan.out / name).is_file()):
+                        and (entry.get("empty") or self._file_of(name, entry).is_file()):
                     self.complete.add(shard)
                     for key, reason in entry["members"]:
                         if reason is not None:
                             self.failures[key] = reason
             self._recover_moved_records(current)
+        # Existing shard files that this run replaces or removes: while they are there, new shards
+        # are staged, so that the folder never shows a mix of the two layouts, even after a kill.
+        keep = {plan.shard_name(s, self.shards) for s in self.complete
+                if not self.manifest.entries[plan.shard_name(s, self.shards)].get("staged")}
+        self.staging = any(plan.is_shard_name(p.name) and p.name not in keep
+                           for p in plan.out.iterdir() if p.is_file())
         todo = []
         for shard in range(self.shards):
             for work in self.members(shard):
@@ -385,6 +397,9 @@ class _ShardRun:
         for shard in range(self.shards):
             self._write_shard_if_ready(shard)
         return todo
+
+    def _file_of(self, name: str, entry: dict[str, Any]) -> Path:
+        return (self.plan.staged if entry.get("staged") else self.plan.out) / name
 
     def _reused(self, work: _Work) -> None:
         reason = self.failures.get(work.key)
@@ -415,7 +430,7 @@ class _ShardRun:
                 if key in wanted and reason is not None:
                     write_bytes_atomic(plan.failure_path(key), reason.encode("utf-8"))
             records = [key for key, reason in members if reason is None]
-            path = plan.out / name
+            path = self._file_of(name, entry)
             if entry.get("empty") or not path.is_file():
                 continue
             try:
@@ -457,16 +472,21 @@ class _ShardRun:
             entry_members.append([w.key, reason])
         name = plan.shard_name(shard, self.shards)
         parts = [plan.part_path(key) for key, reason in entry_members if reason is None]
+        target = (plan.staged if self.staging else plan.out) / name
         if parts:
-            with TFRecordWriter(plan.out / name) as writer:
+            with TFRecordWriter(target) as writer:
                 for part in parts:
                     writer.write(part.read_bytes())
             self.report.outputs.append(plan.out / name)
-        else:  # every video of this shard failed: no empty shard file (failures.csv says why)
-            if (plan.out / name).is_file():
-                (plan.out / name).unlink()
-                self.report.removed.append(plan.out / name)
-        self.manifest.add({"output": name, "members": entry_members, **({} if parts else {"empty": True})})
+        elif not self.staging and target.is_file():  # every video failed: no empty shard file
+            target.unlink()
+            self.report.removed.append(target)
+        entry = {"output": name, "members": entry_members}
+        if not parts:
+            entry["empty"] = True
+        if self.staging:
+            entry["staged"] = True
+        self.manifest.add(entry)
         for key, _ in entry_members:
             plan.part_path(key).unlink(missing_ok=True)
             plan.failure_path(key).unlink(missing_ok=True)
@@ -484,6 +504,19 @@ class _ShardRun:
                 self.report.removed.append(path)
         for name in [n for n in self.manifest.entries if plan.is_shard_name(n) and n not in current]:
             self.manifest.drop(name)
+        for name in sorted(current):  # the staged set replaces the old one
+            entry = self.manifest.entries[name]
+            if not entry.get("staged"):
+                continue
+            if entry.get("empty"):
+                if (plan.out / name).is_file():
+                    (plan.out / name).unlink()
+                    self.report.removed.append(plan.out / name)
+            else:
+                os.replace(plan.staged / name, plan.out / name)
+            self.manifest.add({k: v for k, v in entry.items() if k != "staged"})
+        with contextlib.suppress(OSError):
+            plan.staged.rmdir()
         if plan.parts.is_dir():
             for path in plan.parts.iterdir():
                 if path.suffix in (".rec", ".failed") and is_key(path.stem):
@@ -508,6 +541,7 @@ def _remove_stale_temporaries(plan: _Plan, works: list[_Work]) -> None:
     own outputs, and unfinished rewrites of the manifest and failures.csv.
     """
     stale = list(plan.parts.glob(".*.part")) if plan.parts.is_dir() else []
+    stale += plan.staged.glob(".*.part") if plan.staged.is_dir() else []
     folder = plan.folder
     for name in (MANIFEST_FILE, FAILURES_FILE):
         stale += folder.glob(f".{name}.*.part")
