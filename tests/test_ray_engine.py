@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -198,6 +199,13 @@ def test_ray_shards_match_local_engine_on_gpu_actors_and_rerun_is_a_no_op(
     labels = {r.video_id: list(r.labels) for p in out.glob("*.tfrecord") for r in map(parse_record,
                                                                                       read_records(p))}
     assert labels["v3"] == [99]
+
+    # A video file changed in place (same path, other modification time) redoes its shard only.
+    stat = changed[0].path.stat()
+    os.utime(changed[0].path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    touched = run_ray(changed, ExtractOptions(), out, shard_size=SHARD_SIZE, gpus_per_actor=1, fetch=False,
+                      progress=False)
+    assert touched.shards_skipped == 2 and touched.shards_written == 1
 
 
 @pytest.mark.ray

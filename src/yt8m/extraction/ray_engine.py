@@ -38,6 +38,7 @@ import numpy as np
 
 from yt8m._files import atomic_write, write_bytes_atomic
 from yt8m.errors import InputError, Yt8mError
+from yt8m.extraction.identity import file_identity
 from yt8m.extraction.inputs import IdFrom, VideoInput, assign_ids, collect_inputs
 from yt8m.extraction.options import ExtractOptions
 
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 FAILURES_FILE = "failures.csv"
 #: Folder of the shard sidecars inside the output folder.
 SIDECAR_DIR = ".yt8m-ray"
-_SIDECAR_VERSION = 1
+_SIDECAR_VERSION = 2  # 2: members carry the file identity
 #: Environment variables handed to the actors when set on the driver.
 _FORWARDED_ENV = ("YT8M_HOME", "YT8M_MIRROR")
 #: Test hook: an actor that finds this variable set to a path that does not exist yet
@@ -253,7 +254,9 @@ def _settings(options: ExtractOptions, start_us: int, end_us: int | None) -> dic
 
 
 def _members(videos: list[VideoInput]) -> list[list[Any]]:
-    return [[str(v.path.absolute()), v.video_id, list(v.labels)] for v in videos]
+    """What a shard's videos are: path, id, labels, and the file's identity (size, modification
+    time, a hash of its head: see :mod:`yt8m.extraction.identity`), so a replaced video is redone."""
+    return [[str(v.path.absolute()), v.video_id, list(v.labels), file_identity(v.path)] for v in videos]
 
 
 def _finished_shard(out: Path, shard: _Shard, settings: dict[str, Any]) -> dict[str, Any] | None:
