@@ -163,3 +163,15 @@ def extractor(weights_home: Path):
             os.environ.pop("YT8M_HOME", None)
         else:
             os.environ["YT8M_HOME"] = old
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module (training tests): on two shared cores, one thread is many
+    times faster than two fighting other work."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

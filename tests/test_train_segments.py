@@ -19,12 +19,8 @@ CLASSES = 8
 RATED = 6  #: videos (and ratings) only of classes 0-5; classes 6 and 7 are never rated
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Two shared cores: one torch thread is many times faster than two fighting other work.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

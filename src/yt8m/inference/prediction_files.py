@@ -86,6 +86,19 @@ class _TextOut:
             self.file = None
 
 
+def check_outputs(*, top_k: int, windows_out: object, submission: object, segment_submission: object,
+                  whitelist: Sequence[int] | None) -> None:
+    """Refuse a ``predict-dataset`` call that asks for nothing, a bad top-k, or a segment
+    submission without its class whitelist (before any shard is read)."""
+    if top_k < 1:
+        raise InputError(f"top-k ({top_k}) must be >= 1")
+    if windows_out is None and submission is None and segment_submission is None:
+        raise InputError("nothing to write: give a windows output, --submission or --segment-submission")
+    if segment_submission is not None and not whitelist:
+        raise InputError("--segment-submission needs --whitelist FILE (class ids, one per line; the 2019 "
+                         "challenge's is segment_label_ids.csv: `yt8m models download segment-label-ids`)")
+
+
 def predict_dataset(shards: Sequence[str | os.PathLike[str]], classifier: Classifier, *,
                     record_index: int | None = None, segment_size: int = 5, top_k: int = DATASET_TOP_K,
                     labels: LabelMap | None = None,
@@ -102,13 +115,8 @@ def predict_dataset(shards: Sequence[str | os.PathLike[str]], classifier: Classi
     with it), at most ``segment_cap`` segments per class. Files are written atomically;
     on an error none appears.
     """
-    if top_k < 1:
-        raise InputError(f"top-k ({top_k}) must be >= 1")
-    if windows_out is None and submission is None and segment_submission is None:
-        raise InputError("nothing to write: give a windows output, --submission or --segment-submission")
-    if segment_submission is not None and not whitelist:
-        raise InputError("--segment-submission needs --whitelist FILE (class ids, one per line; the 2019 "
-                         "challenge's is segment_label_ids.csv: `yt8m models download segment-label-ids`)")
+    check_outputs(top_k=top_k, windows_out=windows_out, submission=submission,
+                  segment_submission=segment_submission, whitelist=whitelist)
     ranking = (submissions.SegmentRanking(whitelist or [], classifier.num_classes, cap=segment_cap)
                if segment_submission is not None else None)
     options = DatasetOptions(segment_size=segment_size, windows=windows_out is not None,

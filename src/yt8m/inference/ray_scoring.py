@@ -283,14 +283,10 @@ def predict_dataset_ray(
     """
     from yt8m.extraction.options import check_device
     from yt8m.extraction.ray_engine import _connect, _yt8m_cause, pool_size, require_ray
+    from yt8m.inference.prediction_files import check_outputs
 
-    if top_k < 1:
-        raise InputError(f"top-k ({top_k}) must be >= 1")
-    if windows_out is None and submission is None and segment_submission is None:
-        raise InputError("nothing to write: give a windows output, --submission or --segment-submission")
-    if segment_submission is not None and not whitelist:
-        raise InputError("--segment-submission needs --whitelist FILE (class ids, one per line; the 2019 "
-                         "challenge's is segment_label_ids.csv: `yt8m models download segment-label-ids`)")
+    check_outputs(top_k=top_k, windows_out=windows_out, submission=submission,
+                  segment_submission=segment_submission, whitelist=whitelist)
     from yt8m.inference.shard_scoring import DatasetOptions
 
     options = DatasetOptions(segment_size=segment_size, windows=windows_out is not None,
