@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import io
 import json
 import logging
@@ -194,6 +195,19 @@ class _Distributed:
 
     def barrier(self) -> None:
         if self.enabled:
+            torch_dist.barrier()
+
+    def finish(self) -> None:
+        """After a successful run: free what still holds the group, then wait for every process.
+
+        The DistributedDataParallel wrapper's reducer holds the process group and may sit in
+        a reference cycle; left to interpreter shutdown, gloo's threads were destroyed while
+        still joinable (``terminate called without an active exception``, SIGABRT). The
+        barrier keeps any process from tearing its connections down while another one is
+        still in its last collective.
+        """
+        if self.enabled:
+            gc.collect()
             torch_dist.barrier()
 
     def close(self) -> None:
@@ -488,7 +502,9 @@ def train(options: TrainOptions) -> TrainResult:
         raise InputError("--precision float16 needs a CUDA device (use bfloat16 on CPU)")
     group, device = _start_distributed(device)
     try:
-        return _train(options, group, device)
+        result = _train(options, group, device)
+        group.finish()
+        return result
     finally:
         group.close()
 
