@@ -20,8 +20,17 @@ if TYPE_CHECKING:
 
 AudioHop = Literal["mediapipe", "vggish"]
 Precision = Literal["float32", "bfloat16", "float16"]
+Decode = Literal["auto", "cpu", "cuda"]
 _PRECISIONS = ("float32", "bfloat16", "float16")
 _AUDIO_HOPS = ("mediapipe", "vggish")
+_DECODES = ("auto", "cpu", "cuda")
+
+#: Why ``--precision bfloat16`` is refused for extraction (see docs/visual.md, 'Reduced precision').
+BFLOAT16_REFUSED = (
+    "--precision bfloat16 is not offered for extraction: bfloat16 keeps 8 bits of mantissa, and "
+    "through Inception's 94 convolutions that moved most 8-bit feature values by more than one step "
+    "(measured: 35% of quantized bytes unchanged or off by one, on CUDA and on CPU alike, where yt8m "
+    "requires 99.9%). Use --precision float16 (100% in the same test) or float32.")
 
 
 def torch_dtype(precision: str) -> torch.dtype:
@@ -48,6 +57,10 @@ class ExtractOptions:
 
     ``batch_size`` counts frames per Inception batch, ``workers`` the videos decoded in
     parallel while the models run; ``audio_batch_size`` examples per VGGish batch.
+    ``decode`` picks the video decoder: ``cpu`` software (FFmpeg), ``cuda`` NVDEC through
+    FFmpeg's hwaccel for every video it can decode (the others in software, with a note),
+    ``auto`` the one measured faster, which today is software (docs/visual.md, 'Hardware
+    decoding'). Both give the same pixels, so ``decode`` does not key reruns.
     """
 
     device: str = "cpu"
@@ -58,6 +71,7 @@ class ExtractOptions:
     audio_hop: AudioHop = "mediapipe"
     precision: Precision = "float32"
     audio_batch_size: int = 128
+    decode: Decode = "auto"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.audio_batch_size < 1:
@@ -72,13 +86,17 @@ class ExtractOptions:
         if self.precision not in _PRECISIONS:
             raise InputError(f"Invalid precision ({self.precision!r}). Supported values are "
                              f"{', '.join(_PRECISIONS)}.")
+        if self.precision == "bfloat16":
+            raise InputError(BFLOAT16_REFUSED)
+        if self.decode not in _DECODES:
+            raise InputError(f"Invalid decode ({self.decode!r}). Supported values are {', '.join(_DECODES)}.")
         check_device(self.device)
 
     def feature_settings(self) -> dict[str, Any]:
         """The settings that shape the features (not only how fast they come): what an
         output must have been made with for a rerun to reuse it."""
         settings = asdict(self)
-        for speed_only in ("batch_size", "workers", "audio_batch_size"):
+        for speed_only in ("batch_size", "workers", "audio_batch_size", "decode"):
             del settings[speed_only]
         settings["device"] = check_device(self.device).type  # cuda:0 and cuda:1 compute alike
         if not self.audio:
@@ -89,7 +107,7 @@ class ExtractOptions:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 #: The keyword arguments :func:`extract_options` adds to a command.
-OPTION_NAMES = ("device", "batch_size", "workers", "precision", "audio_hop", "audio_stream",
+OPTION_NAMES = ("device", "batch_size", "workers", "precision", "decode", "audio_hop", "audio_stream",
                 "no_audio", "mirror")
 
 
@@ -104,8 +122,12 @@ def extract_options(
                      help="Videos decoded in parallel while the models run."),
         click.option("--precision", type=click.Choice(list(_PRECISIONS)), default="float32",
                      show_default=True,
-                     help="Model precision (bfloat16 on CPUs with AVX512-BF16/AMX, "
-                          "float16/bfloat16 on GPUs)."),
+                     help="Model precision: float16 (GPUs) runs Inception after its stem and VGGish in "
+                          "float16 and keeps the 8-bit features within one step; bfloat16 is refused "
+                          "(it does not)."),
+        click.option("--decode", type=click.Choice(list(_DECODES)), default="auto", show_default=True,
+                     help="Video decoder: cuda = NVDEC (software for codecs it cannot decode, with a "
+                          "note), cpu = software, auto = the faster of them, software today."),
         click.option("--audio-hop", type=click.Choice(list(_AUDIO_HOPS)), default="mediapipe",
                      show_default=True,
                      help="mediapipe: one 0.96 s example per second (YouTube-8M); vggish: every 0.96 s."),
@@ -132,6 +154,6 @@ def options_from_cli(values: dict[str, Any]) -> tuple[ExtractOptions, str | None
     """
     got = {name: values.pop(name) for name in OPTION_NAMES}
     options = ExtractOptions(device=got["device"], batch_size=got["batch_size"], workers=got["workers"],
-                             precision=got["precision"], audio_hop=got["audio_hop"],
+                             precision=got["precision"], decode=got["decode"], audio_hop=got["audio_hop"],
                              audio_stream=got["audio_stream"], audio=not got["no_audio"])
     return options, got["mirror"]

@@ -103,7 +103,7 @@ class Extractor:
         self.models = ("inception", "inception-pca") + (("vggish", "vggish-pca") if options.audio else ())
         ensure_models(self.models, fetch=fetch, mirror=mirror)
         self.model_versions = model_versions(self.models)
-        self.inception = inception_v3(device=self.device, fetch=fetch).to(self.dtype)
+        self.inception = inception_v3(device=self.device, fetch=fetch).set_precision(self.dtype)
         self.rgb_pca = load_pca("inception-pca", fetch=fetch)
         self.vggish = vggish(device=self.device, fetch=fetch).to(self.dtype) if options.audio else None
         self.audio_pca = load_pca("vggish-pca", fetch=fetch) if options.audio else None
@@ -118,7 +118,7 @@ class Extractor:
     @torch.inference_mode()
     def rgb_features(self, images: torch.Tensor) -> np.ndarray:
         """PCA'd ``pool_3`` [N, 1024] of preprocessed images [N, 3, 299, 299]."""
-        pool3 = self.inception(images.to(self.device, self.dtype, memory_format=torch.channels_last))
+        pool3 = self.inception(images.to(self.device, torch.float32, memory_format=torch.channels_last))
         return self.rgb_pca(pool3.float().cpu().numpy())
 
     @torch.inference_mode()
