@@ -86,6 +86,8 @@ Hwaccel = Literal["none", "cuda"]
 # Semi-planar formats (hardware decoders' output) and the planar format a software
 # decoder gives for the same samples; repacking between them is a lossless copy.
 _PLANAR_OF = {"nv12": "yuv420p", "nv21": "yuv420p", "p010le": "yuv420p10le"}
+# Software decoders that give a yuvj* pixel format for full-range 8-bit video.
+_YUVJ_DECODERS = frozenset({"h264", "mjpeg"})
 
 #: Decoding for a clip starting at ``t`` begins at a keyframe at or before ``t - SEEK_MARGIN_US``.
 SEEK_MARGIN_US = 1_000_000
@@ -122,7 +124,14 @@ class _SeekFailed(Exception):
 
 
 class _RgbConverter:
-    """Turns decoded frames into upright RGB24 arrays, reusing one swscale context."""
+    """Turns decoded frames into upright RGB24 arrays, reusing one swscale context.
+
+    Semi-planar frames are repacked to their planar format first (a lossless copy), since
+    swscale's semi-planar path gives other pixels. ``yuvj_when_full_range`` says that the
+    software decoder of the stream's codec would have given a ``yuvj*`` format for a
+    full-range frame (H.264, MJPEG), so a repacked frame tagged full-range is converted
+    as full range under ``colors="reference"`` too.
+    """
 
     def __init__(self, colors: Colors) -> None:
         if colors not in ("reference", "tagged"):
@@ -130,23 +139,26 @@ class _RgbConverter:
         self._colors = colors
         self._reformatter = VideoReformatter()
         self._repacker = VideoReformatter()
+        self.yuvj_when_full_range = False
 
     def __call__(self, frame: av.VideoFrame, quarter_turns: int) -> np.ndarray:
         planar = _PLANAR_OF.get(frame.format.name)
+        full = False
         if planar is not None:  # swscale converts semi-planar input to RGB differently
+            full = self.yuvj_when_full_range and frame.color_range == ColorRange.JPEG
             frame = self._repacker.reformat(frame, format=planar)
         rgb_frame = self._reformatter.reformat(frame, format="rgb24", interpolation=Interpolation.BICUBIC,
-                                               **self._source_colors(frame))
+                                               **self._source_colors(frame, full))
         rgb = rgb_frame.to_ndarray()
         if quarter_turns:
             rgb = np.rot90(rgb, quarter_turns)
         return np.ascontiguousarray(rgb)
 
-    def _source_colors(self, frame: av.VideoFrame) -> dict[str, int]:
+    def _source_colors(self, frame: av.VideoFrame, full_range: bool) -> dict[str, int]:
         fmt = frame.format
         if self._colors == "tagged" or fmt.is_rgb or len(fmt.components) < 3:
             return {}
-        full = fmt.name.startswith("yuvj")
+        full = full_range or fmt.name.startswith("yuvj")
         return {"src_colorspace": Colorspace.ITU601,
                 "src_color_range": ColorRange.JPEG if full else ColorRange.MPEG}
 
@@ -367,6 +379,7 @@ def _decode(p: Path, *, seek_to_us: int | None,
                 f"{p}: FFmpeg did not attach the {options.hwaccel} decoder to the "
                 f"{stream.codec_context.name} stream; decode it in software (hwaccel='none')")
         stream.thread_type = "AUTO"
+        options.convert.yuvj_when_full_range = stream.codec_context.name in _YUVJ_DECODERS
         time_base = stream.time_base or Fraction(1, US_PER_S)
         origin_pts = (stream.start_time or 0) if options.time_origin == "stream_start" else 0
         sought = seek_to_us is not None and _seek(container, stream, seek_to_us, origin_pts, time_base)
