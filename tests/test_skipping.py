@@ -216,3 +216,28 @@ def test_without_b_frames_nothing_is_skipped(videos: dict[str, Path]) -> None:
     path = videos["late_start"]
     assert ([f.pts_us for f in decode_video(path, only_1hz_candidates=(0, None))]
             == [f.pts_us for f in decode_video(path)])
+
+
+def test_a_frame_shown_at_its_neighbours_time(videos: dict[str, Path], tmp_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    # Frame k is stamped with frame k+1's time (remuxed into mkv, 1 ms ticks): a full
+    # decode drops one of the two as not increasing. Skipping must choose the same frames
+    # with the same indices; when the decoded frames show the drop, skipping stops.
+    src_path = videos["30fps"]
+    stops = 0
+    for k in range(26, 38):
+        path = tmp_path / f"dup{k}.mkv"
+        with av.open(str(src_path)) as src, av.open(str(path), mode="w") as dst:
+            out = dst.add_stream_from_template(src.streams.video[0])
+            for packet in src.demux(video=0):
+                if packet.size:
+                    if packet.pts * packet.time_base == Fraction(k, 30):
+                        packet.pts += round(Fraction(1, 30) / packet.time_base)
+                    packet.stream = out
+                    dst.mux(packet)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="yt8m.media.video"):
+            assert_same_1hz(path)
+        stops += any("decoding every frame from here" in r.getMessage() for r in caplog.records)
+        assert len(list(decode_video(path))) == 149  # one of the pair dropped
+    assert stops > 0

@@ -370,6 +370,8 @@ def test_missing_file_and_bad_options(media: dict[str, Path], tmp_path: Path) ->
         decode_video(media["h264_aac"], time_origin="epoch")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="must be after its start"):
         sample_frames_1hz(media["h264_aac"], 5 * S, 5 * S)
+    with pytest.raises(InputError, match="must be after its start"):
+        decode_video(media["h264_aac"], only_1hz_candidates=(5 * S, 4 * S))
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,9 @@
 This replaces the reference's ``OpenCvVideoDecoderCalculator`` (OpenCV ``VideoCapture``
 over FFmpeg). What it reproduces, and where it deliberately differs:
 
-- Every frame of the first video stream is decoded in presentation order, with the
-  decoder's threads on (``thread_type = "AUTO"``). A frame's time is its presentation
+- The frames of the first video stream are decoded in presentation order, with the
+  decoder's threads on (``thread_type = "AUTO"``): every frame, except that the 1 Hz
+  path leaves out frames it cannot choose (below). A frame's time is its presentation
   timestamp, ``pts * time_base``, in microseconds truncated toward zero (the reference
   truncates ``CAP_PROP_POS_MSEC * 1000`` the same way). Frames whose time does not
   increase are dropped, as the reference does. A frame without pts uses its packet's
@@ -264,6 +265,10 @@ def decode_video(
     """
     _check_time_origin(time_origin)
     _check_hwaccel(hwaccel)
+    if only_1hz_candidates is not None:
+        start_us, end_us = only_1hz_candidates
+        if end_us is not None and end_us <= start_us:
+            raise InputError(f"{path}: clip end ({end_us} us) must be after its start ({start_us} us)")
     convert = _RgbConverter(colors)
     p = check_readable_file(path)
     options = _DecodeOptions(time_origin=time_origin, convert=convert, window=only_1hz_candidates,
