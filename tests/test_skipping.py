@@ -241,3 +241,28 @@ def test_a_frame_shown_at_its_neighbours_time(videos: dict[str, Path], tmp_path:
         stops += any("decoding every frame from here" in r.getMessage() for r in caplog.records)
         assert len(list(decode_video(path))) == 149  # one of the pair dropped
     assert stops > 0
+
+
+@pytest.mark.parametrize(("codec", "options"), [
+    ("mpeg2video", {}), ("mpeg4", {}), ("libx265", {"x265-params": "bframes=4:log-level=none"}),
+])
+def test_skipping_on_other_codecs_with_b_frames(tmp_path: Path, codec: str, options: dict[str, str]) -> None:
+    # MPEG-2 and MPEG-4 part 2 B-frames are never references; HEVC has its own NONREF rule.
+    if codec not in av.codecs_available:
+        pytest.skip(f"this FFmpeg has no {codec} encoder")
+    path = tmp_path / f"{codec}.mp4"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=30)
+        stream.width, stream.height, stream.pix_fmt = 128, 64, "yuv420p"
+        stream.options = options
+        if codec != "libx265":
+            stream.codec_context.max_b_frames = 2
+        for i in range(120):
+            frame = av.VideoFrame.from_ndarray(mf.frame_image(i, 128, 64), format="rgb24")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    full = assert_same_1hz(path)
+    assert [mf.read_frame_index(f.rgb) for f in full] == [0, 30, 60, 90, 119]
+    assert sum(1 for _ in decode_video(path, only_1hz_candidates=(0, None))) < 0.8 * 120
