@@ -7,6 +7,7 @@ reference's decoder) is an independent oracle for timestamps, orientation and co
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from yt8m.media.sampling import sample_1hz
 from yt8m.media import video
 from yt8m.media.video import (
     DecodedFrame,
+    HardwareDecodingUnavailable,
     SampledFrame,
     VideoDecodeError,
     decode_video,
@@ -368,6 +370,8 @@ def test_missing_file_and_bad_options(media: dict[str, Path], tmp_path: Path) ->
         decode_video(media["h264_aac"], time_origin="epoch")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="must be after its start"):
         sample_frames_1hz(media["h264_aac"], 5 * S, 5 * S)
+    with pytest.raises(InputError, match="must be after its start"):
+        decode_video(media["h264_aac"], only_1hz_candidates=(5 * S, 4 * S))
 
 
 @pytest.fixture(scope="module")
@@ -403,3 +407,104 @@ def test_decode_error_midway_still_yields_the_decided_seconds(corrupt: Path) -> 
     # As if the video ended at the last good frame: 0 s, then what the flush decides.
     assert out[0] == (0, 0)
     assert all(index < info.value.frames_decoded for _, index in out)
+
+
+# ---------------------------------------------------------------------------------------
+# Hardware decoding: nv12 frames, and the error that lets a caller fall back to software
+
+
+def as_nv12(frame: av.VideoFrame) -> av.VideoFrame:
+    """The samples of a 4:2:0 planar frame interleaved as nv12 by hand (no swscale), with its range tag."""
+    w, h = frame.width, frame.height
+    yuv = frame.to_ndarray()
+    u = yuv[h:h + h // 4].reshape(h // 2, w // 2)
+    v = yuv[h + h // 4:].reshape(h // 2, w // 2)
+    nv12 = av.VideoFrame.from_ndarray(np.concatenate([yuv[:h], np.stack([u, v], -1).reshape(h // 2, w)]),
+                                      format="nv12")
+    nv12.color_range = frame.color_range
+    return nv12
+
+
+def rgb_of(frame: av.VideoFrame, colors: str, *, yuvj_when_full_range: bool = False) -> bytes:
+    convert = video._RgbConverter(colors)  # type: ignore[arg-type]
+    convert.yuvj_when_full_range = yuvj_when_full_range
+    return DecodedFrame(frame, pts_us=0, index=0, quarter_turns=0, convert=convert).to_rgb().tobytes()
+
+
+@pytest.mark.parametrize("colors", ["reference", "tagged"])
+def test_nv12_frames_give_the_pixels_of_their_yuv420p_frames(media: dict[str, Path], colors: str) -> None:
+    with av.open(str(media["h264_aac"])) as container:
+        frames = list(itertools.islice(container.decode(video=0), 5))
+    for frame in frames:
+        nv12 = as_nv12(frame)
+        assert np.array_equal(nv12.to_ndarray(), frame.reformat(format="nv12").to_ndarray())
+        assert np.array_equal(nv12.reformat(format="yuv420p").to_ndarray(), frame.to_ndarray())  # lossless
+        assert rgb_of(nv12, colors) == rgb_of(frame, colors)
+        ten_bit = frame.reformat(format="yuv420p10le")
+        p010 = ten_bit.reformat(format="p010le")
+        assert np.array_equal(p010.reformat(format="yuv420p10le").to_ndarray(), ten_bit.to_ndarray())
+        assert rgb_of(p010, colors) == rgb_of(ten_bit, colors)
+
+
+def test_full_range_nv12_from_h264_converts_as_yuvj420p(tmp_path: Path) -> None:
+    # FFmpeg's software H.264 decoder gives yuvj420p for full-range video, which the
+    # reference converts as full range; NVDEC gives nv12 tagged full-range.
+    path = make_yuv444_video(tmp_path / "full.mp4", pix_fmt="yuvj420p")
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+    assert frame.format.name == "yuvj420p"
+    nv12 = as_nv12(frame)
+    assert nv12.color_range == 2  # JPEG
+    assert rgb_of(nv12, "reference", yuvj_when_full_range=True) == rgb_of(frame, "reference")
+    assert rgb_of(nv12, "reference", yuvj_when_full_range=False) != rgb_of(frame, "reference")
+
+
+def _cuda_device_error() -> str | None:
+    """Why FFmpeg cannot create a CUDA device here, or None when it can."""
+    try:
+        av.codec.hwaccel.HWAccel(device_type="cuda").create(av.codec.Codec("h264", "r"))
+    except av.error.FFmpegError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def test_cuda_decoding_gives_the_software_frames_or_says_why_not(media: dict[str, Path]) -> None:
+    path = media["h264_aac"]
+    frames = iter(sample_frames_1hz(path, hwaccel="cuda"))
+    why = _cuda_device_error()
+    if why is not None:  # no usable GPU (this PyAV lists "cuda" whatever the machine)
+        with pytest.raises(HardwareDecodingUnavailable) as info:
+            next(frames)
+        message = str(info.value)
+        assert message.startswith(f"{path}: cannot create the cuda decoding device ({why})")
+        assert "hwaccel='none'" in message and not isinstance(info.value, InputError)
+        return
+    software = list(sample_frames_1hz(path))
+    hardware = list(frames)
+    assert [f.period_time_us for f in hardware] == [f.period_time_us for f in software]
+    assert [f.rgb.tobytes() for f in hardware] == [f.rgb.tobytes() for f in software]
+
+
+def test_cuda_refuses_a_codec_without_a_cuda_decoder(tmp_path: Path) -> None:
+    path = tmp_path / "lossless.mkv"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(mf.frame_image(i, 64, 48), format="rgb24")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    with pytest.raises(HardwareDecodingUnavailable, match=r"has no cuda decoder for its ffv1 video") as info:
+        next(iter(decode_video(path, hwaccel="cuda")))
+    assert str(path) in str(info.value)
+    assert len(list(decode_video(path))) == 3  # software decoding is the fallback
+
+
+def test_cuda_keeps_the_errors_of_bad_files(media: dict[str, Path]) -> None:
+    for name, reason in [("text", "not a"), ("audio_only", "no video stream"), ("random", "not a readable")]:
+        with pytest.raises(InputError, match=reason):
+            list(sample_frames_1hz(media[name], hwaccel="cuda"))
+    with pytest.raises(InputError, match="invalid hwaccel"):
+        decode_video(media["h264_aac"], hwaccel="vaapi")  # type: ignore[arg-type]
