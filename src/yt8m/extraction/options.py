@@ -59,8 +59,8 @@ class ExtractOptions:
     parallel while the models run; ``audio_batch_size`` examples per VGGish batch.
     ``decode`` picks the video decoder: ``cpu`` software (FFmpeg), ``cuda`` NVDEC through
     FFmpeg's hwaccel for every video it can decode (the others in software, with a note),
-    ``auto`` the one measured faster, which today is software (docs/visual.md, 'Hardware
-    decoding'). Both give the same pixels, so ``decode`` does not key reruns.
+    ``auto`` the one measured faster, which today is software (docs/visual.md, 'The
+    decoder option'). Both give the same pixels, so ``decode`` does not key reruns.
     """
 
     device: str = "cpu"

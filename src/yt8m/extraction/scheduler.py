@@ -36,7 +36,7 @@ from yt8m.features.sequence import FeatureSequence
 from yt8m.features.vggish import vggish
 from yt8m.formats.mediasequence import ClipMetadata
 from yt8m.media.probe import MediaInfo, probe
-from yt8m.media.video import sample_frames_1hz
+from yt8m.media.video import HardwareDecodingUnavailable, SampledFrame, sample_frames_1hz
 from yt8m.weights.store import ensure_models, model_versions
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,11 @@ class Extractor:
         self.device = torch.device(options.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise InputError("--device cuda was asked for, but PyTorch sees no CUDA device here")
+        if options.decode == "cuda" and not torch.cuda.is_available():
+            raise InputError("--decode cuda was asked for, but PyTorch sees no CUDA device here "
+                             "(NVDEC needs an NVIDIA GPU); use --decode cpu")
+        #: Decode with NVDEC (``--decode cuda``); ``auto`` decodes in software (see ExtractOptions).
+        self.hardware_decode = options.decode == "cuda"
         self.dtype = torch_dtype(options.precision)
         self.models = ("inception", "inception-pca") + (("vggish", "vggish-pca") if options.audio else ())
         ensure_models(self.models, fetch=fetch, mirror=mirror)
@@ -194,7 +199,7 @@ class Extractor:
                 raise InputError(f"{job.path}: holds no video stream")
             end_us = job.end_us if job.end_us is not None else _video_end_us(info)
             last_us = None
-            for frame in sample_frames_1hz(job.path, job.start_us, end_us):
+            for frame in self._sampled_frames(job, end_us, lambda note: items.put(("note", ticket, note))):
                 if stop.is_set():
                     return
                 image = preprocess([frame.rgb])[0]  # resize here, in the decoding thread
@@ -218,6 +223,25 @@ class Extractor:
         except Exception as exc:  # one bad video must not stop the others
             log.debug("unexpected error on %s", job.path, exc_info=True)
             items.put(("error", ticket, InputError(f"{job.path}: {type(exc).__name__}: {exc}")))
+
+    def _sampled_frames(self, job: Job, end_us: int, note: Callable[[str], None]) -> Iterator[SampledFrame]:
+        """The job's 1 Hz frames, from NVDEC when asked for and able, else from software decoding.
+
+        A video NVDEC cannot decode (its codec, profile or size) is decoded in software, and
+        ``note`` says why; NVDEC fails before its first frame, so nothing is decoded twice.
+        """
+        if self.hardware_decode:
+            frames = sample_frames_1hz(job.path, job.start_us, end_us, hwaccel="cuda")
+            try:
+                first = next(frames, None)
+            except HardwareDecodingUnavailable as exc:
+                note(f"decoded in software: {exc.reason}")
+            else:
+                if first is not None:
+                    yield first
+                yield from frames
+                return
+        yield from sample_frames_1hz(job.path, job.start_us, end_us)
 
     def _consume(self, items: queue.Queue, producers: int,
                  on_frames: Callable[[int], None] | None) -> Iterator[Result]:
@@ -270,6 +294,8 @@ class Extractor:
                 self._run_audio(state, final=False)
             elif kind == "no_audio":
                 state.has_audio = False
+                state.notes.append(payload)
+            elif kind == "note":
                 state.notes.append(payload)
             elif kind == "error":
                 state.error = payload

@@ -116,8 +116,14 @@ class HardwareDecodingUnavailable(Yt8mError):
     stream's codec has no decoder for that device in this FFmpeg, or when the decoder
     fails before its first frame (e.g. a profile or pixel format the hardware cannot
     decode). The file itself may be fine: decode it again with ``hwaccel="none"``. A
-    :class:`Yt8mError`, not an :class:`InputError`, for that reason.
+    :class:`Yt8mError`, not an :class:`InputError`, for that reason. ``reason`` is the
+    cause alone, without the file's name.
     """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}; decode it in software (hwaccel='none')")
+        self.path = path
+        self.reason = reason
 
 
 class _SeekFailed(Exception):
@@ -381,8 +387,8 @@ def _decode(p: Path, *, seek_to_us: int | None,
         stream = _video_stream(container, p)
         if hw and not stream.codec_context.is_hwaccel:
             raise HardwareDecodingUnavailable(
-                f"{p}: FFmpeg did not attach the {options.hwaccel} decoder to the "
-                f"{stream.codec_context.name} stream; decode it in software (hwaccel='none')")
+                p, f"FFmpeg did not attach the {options.hwaccel} decoder to the "
+                   f"{stream.codec_context.name} stream")
         stream.thread_type = "AUTO"
         options.convert.yuvj_when_full_range = stream.codec_context.name in _YUVJ_DECODERS
         time_base = stream.time_base or Fraction(1, US_PER_S)
@@ -416,17 +422,15 @@ def _decode(p: Path, *, seek_to_us: int | None,
         except av.error.FFmpegError as exc:
             if hw and decoded == 0:
                 raise HardwareDecodingUnavailable(
-                    f"{p}: the {options.hwaccel} decoder failed before its first frame "
-                    f"({exc.strerror or exc}); decode it in software (hwaccel='none')") from exc
+                    p, f"the {options.hwaccel} decoder failed before its first frame "
+                       f"({exc.strerror or exc})") from exc
             where = f"{last_us / US_PER_S:.3f} s" if last_us is not None else "the start"
             raise VideoDecodeError(
                 f"{p}: video decoding failed after {count} frames (last at {where}): {exc.strerror or exc}",
                 frames_decoded=count, decoded_until_us=last_us) from exc
         if decoded == 0 and not sought:
             if hw:
-                raise HardwareDecodingUnavailable(
-                    f"{p}: the {options.hwaccel} decoder returned no frame; decode it in software "
-                    "(hwaccel='none')")
+                raise HardwareDecodingUnavailable(p, f"the {options.hwaccel} decoder returned no frame")
             raise InputError(f"{p}: no video frame could be decoded")
         if skipper.skipped_packets:
             logger.debug("%s: %d packets sent with skip_frame=NONREF", p, skipper.skipped_packets)
@@ -445,15 +449,12 @@ def _open(p: Path, hwaccel: Hwaccel) -> av.container.InputContainer:
     with open_container(p) as container:  # a bad file keeps its own InputError
         ctx = _video_stream(container, p).codec_context
         if not any(config.device_type.name == hwaccel for config in ctx.codec.hardware_configs):
-            raise HardwareDecodingUnavailable(
-                f"{p}: FFmpeg has no {hwaccel} decoder for its {ctx.name} video; "
-                "decode it in software (hwaccel='none')")
+            raise HardwareDecodingUnavailable(p, f"FFmpeg has no {hwaccel} decoder for its {ctx.name} video")
     try:
         return av.open(str(p), mode="r", hwaccel=HWAccel(device_type=hwaccel, allow_software_fallback=False))
     except av.error.FFmpegError as exc:
         raise HardwareDecodingUnavailable(
-            f"{p}: cannot create the {hwaccel} decoding device ({exc.strerror or exc}); "
-            "decode it in software (hwaccel='none')") from exc
+            p, f"cannot create the {hwaccel} decoding device ({exc.strerror or exc})") from exc
 
 
 class _Demuxed:
