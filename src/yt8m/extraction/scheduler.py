@@ -104,6 +104,9 @@ class Extractor:
                              "(NVDEC needs an NVIDIA GPU); use --decode cpu")
         #: Decode with NVDEC (``--decode cuda``); ``auto`` decodes in software (see ExtractOptions).
         self.hardware_decode = options.decode == "cuda"
+        #: Leave undecoded the frames no second can choose (the same features either way;
+        #: False decodes every frame, the earlier path, for benchmarks to compare).
+        self.skip_unused_frames = True
         self.dtype = torch_dtype(options.precision)
         self.models = ("inception", "inception-pca") + (("vggish", "vggish-pca") if options.audio else ())
         ensure_models(self.models, fetch=fetch, mirror=mirror)
@@ -231,7 +234,8 @@ class Extractor:
         ``note`` says why; NVDEC fails before its first frame, so nothing is decoded twice.
         """
         if self.hardware_decode:
-            frames = sample_frames_1hz(job.path, job.start_us, end_us, hwaccel="cuda")
+            frames = sample_frames_1hz(job.path, job.start_us, end_us, hwaccel="cuda",
+                                       skip_unused=self.skip_unused_frames)
             try:
                 first = next(frames, None)
             except HardwareDecodingUnavailable as exc:
@@ -241,7 +245,7 @@ class Extractor:
                     yield first
                 yield from frames
                 return
-        yield from sample_frames_1hz(job.path, job.start_us, end_us)
+        yield from sample_frames_1hz(job.path, job.start_us, end_us, skip_unused=self.skip_unused_frames)
 
     def _consume(self, items: queue.Queue, producers: int,
                  on_frames: Callable[[int], None] | None) -> Iterator[Result]:
