@@ -171,7 +171,6 @@ def test_ray_shards_match_local_engine_on_gpu_actors_and_rerun_is_a_no_op(
     videos = collect_ray_inputs([batch_inputs["parquet"]])
     # device cpu, but one "GPU" per actor: the actors go to the node that declares one.
     report = run_ray(videos, ExtractOptions(), out, shard_size=SHARD_SIZE, gpus_per_actor=1,
-                     videos_per_task=2,
                      fetch=False, progress=False)
     assert report.actors == 1 and report.nodes == {gpu_node}
     assert len(report.done) == 5 and len(report.failed) == 2 and report.shards_written == 3
@@ -218,7 +217,7 @@ def test_actor_crash_mid_run_loses_and_duplicates_nothing(
     monkeypatch.setenv(CRASH_ONCE_ENV, str(marker))
     out = tmp_path / "ray"
     report = run_ray(collect_ray_inputs([batch_inputs["csv"]]), ExtractOptions(), out, shard_size=SHARD_SIZE,
-                     actors=2, videos_per_task=2, fetch=False, progress=False)
+                     actors=2, fetch=False, progress=False)
     assert marker.is_file()  # an actor did die in the middle of a batch
     assert len(report.done) == 5 and len(report.failed) == 2
     _assert_same_shards(out, local_shards)
