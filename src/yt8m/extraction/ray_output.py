@@ -83,6 +83,8 @@ class OutputDir:
 
     def name(self, relative: str) -> str:
         """``relative`` inside this folder, as messages should show it."""
+        if not relative:
+            return self.location
         return f"{self.location}/{relative}" if self.url else str(Path(self.location) / relative)
 
     def local_path(self, relative: str = "") -> Path:
