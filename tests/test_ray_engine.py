@@ -72,6 +72,39 @@ def test_parquet_manifest_paths_ids_and_labels(tmp_path) -> None:
         collect_ray_inputs([tmp_path / "bad.parquet"])
 
 
+@pytest.mark.parametrize("kind", ["path", "file-url", "fsspec-url"])
+def test_output_dir_writes_atomically_on_paths_and_urls(tmp_path, kind) -> None:
+    """The file operations of the Ray engine's outputs, on a path, a pyarrow URL and an fsspec URL."""
+    pytest.importorskip("pyarrow")
+    from yt8m.extraction.ray_output import OutputDir
+
+    if kind == "fsspec-url":
+        pytest.importorskip("fsspec")
+        location = f"memory://{tmp_path.name}/out"  # a scheme pyarrow does not know: through fsspec
+    else:
+        location = str(tmp_path / "out") if kind == "path" else (tmp_path / "out").as_uri()
+    out = OutputDir(location)
+    out.prepare((".yt8m-ray",))
+    assert out.read_text("none.json") is None and out.size("none.tfrecord") is None
+    size = out.write_records("a.tfrecord", [b"one", b"two"])
+    out.write_bytes(".yt8m-ray/a.tfrecord.json", b'{"records": 2}')
+    assert out.size("a.tfrecord") == size == 2 * 16 + 6
+    assert out.list() == ["a.tfrecord"] and out.list(".yt8m-ray") == ["a.tfrecord.json"]  # no .part left
+    assert out.read_text(".yt8m-ray/a.tfrecord.json") == '{"records": 2}'
+    assert out.name("a.tfrecord") == (str(tmp_path / "out" / "a.tfrecord") if kind == "path"
+                                      else f"{location}/a.tfrecord")
+    if kind != "fsspec-url":
+        assert list(read_records(tmp_path / "out" / "a.tfrecord")) == [b"one", b"two"]
+    out.delete("a.tfrecord")
+    out.delete("a.tfrecord")  # gone already: no error
+    assert out.list() == []
+    if kind != "fsspec-url":
+        (tmp_path / "file").write_text("x")
+        target = str(tmp_path / "file") if kind == "path" else (tmp_path / "file").as_uri()
+        with pytest.raises(InputError, match="exists and is not a directory"):
+            OutputDir(target).prepare()
+
+
 # --- on a cluster -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
