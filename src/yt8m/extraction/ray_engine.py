@@ -470,12 +470,16 @@ def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, output: O
         env = {k: os.environ[k] for k in _FORWARDED_ENV + (CRASH_ONCE_ENV, HOLD_ENV) if k in os.environ}
         ds: ray.data.Dataset = ray.data.from_arrow(_shard_rows(todo, settings)).map_batches(
             _ExtractActor, batch_size=1, batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=actors),
+            # One shard in flight per actor: a shard is long, and one queued behind another on a
+            # busy actor while others are idle would lengthen the run's tail.
+            compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
             fn_constructor_kwargs={"options": options.__dict__.copy(), "mirror": mirror, "env": env,
                                    "start_us": start_us, "end_us": end_us, "fetch": fetch},
             num_cpus=cpus_per_actor, num_gpus=gpus_per_actor or None)
+        # A local folder is written on the driver's node, so it need not be shared; under Ray Client
+        # (ray://) the driver is not on a node, and the folder must be at the same path on every node.
         sink = ShardDatasink(output, shards=[s.number for s in todo], failures_earlier=failures,
-                             distributed=output.url)
+                             distributed=output.url or ray.util.client.ray.is_connected())
         # Writing is I/O: the write tasks take no CPU, so they run beside the actors that hold them all.
         write_args: dict[str, Any] = {"num_cpus": 0}
         credentials = credential_env() if output.url else {}
