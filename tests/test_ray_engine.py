@@ -376,7 +376,7 @@ def _download(url: str, to: Path) -> dict[str, int]:
 @pytest.mark.ray
 @needs_ray
 def test_shards_on_an_s3_url_with_credentials_handed_to_the_workers(
-        cluster, with_weights, batch_inputs, local_shards, s3_bucket, tmp_path) -> None:
+        cluster, with_weights, batch_inputs, local_shards, s3_bucket, tmp_path, monkeypatch) -> None:
     from yt8m.extraction.ray_engine import SIDECAR_DIR, collect_ray_inputs, run_ray
     from yt8m.extraction.ray_output import OutputError
 
@@ -404,6 +404,13 @@ def test_shards_on_an_s3_url_with_credentials_handed_to_the_workers(
     with pytest.raises(OutputError, match=r"^s3://no-such-bucket/x: cannot "):
         run_ray(videos, ExtractOptions(), "s3://no-such-bucket/x", shard_size=SHARD_SIZE, fetch=False,
                 progress=False)
+
+    # The same folder named with pyarrow's options in the URL instead of the environment.
+    endpoint = os.environ["AWS_ENDPOINT_URL"].removeprefix("http://")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    third = run_ray(videos, ExtractOptions(), f"{url}?endpoint_override={endpoint}&scheme=http",
+                    shard_size=SHARD_SIZE, fetch=False, progress=False)
+    assert third.shards_skipped == 3 and third.done == []
 
 
 @pytest.mark.ray

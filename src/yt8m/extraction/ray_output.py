@@ -62,15 +62,19 @@ class OutputDir:
     def __init__(self, location: str | os.PathLike[str]) -> None:
         text = os.fspath(location)
         self.url = is_url(text)
-        self.location = text.rstrip("/") if self.url else str(Path(text))
+        # A URL may carry file-system options as a query (s3://b/p?endpoint_override=...): they
+        # are kept for opening it, and left out of the names of its files.
+        base, _, query = text.partition("?") if self.url else (text, "", "")
+        self.location = base.rstrip("/") if self.url else str(Path(text))
+        self.query = query
         self._fs: Any = None
         self._root = ""
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"url": self.url, "location": self.location}
+        return {"url": self.url, "location": self.location, "query": self.query}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.url, self.location = state["url"], state["location"]
+        self.url, self.location, self.query = state["url"], state["location"], state["query"]
         self._fs, self._root = None, ""
 
     def __repr__(self) -> str:
@@ -95,7 +99,7 @@ class OutputDir:
     def _filesystem(self) -> tuple[Any, str]:
         """The pyarrow file system and the folder's path on it (made on first use)."""
         if self._fs is None:
-            self._fs, self._root = _resolve(self.location)
+            self._fs, self._root = _resolve(f"{self.location}?{self.query}" if self.query else self.location)
         return self._fs, self._root
 
     def _key(self, relative: str) -> str:
