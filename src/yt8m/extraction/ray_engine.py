@@ -283,8 +283,10 @@ def _members(videos: list[VideoInput]) -> list[list[Any]]:
     return [[str(v.path.absolute()), v.video_id, list(v.labels), file_identity(v.path)] for v in videos]
 
 
-def _finished_shard(output: OutputDir, shard: _Shard, settings: dict[str, Any]) -> dict[str, Any] | None:
-    """The sidecar of ``shard`` when it says the shard is done with these videos and settings."""
+def _finished_shard(output: OutputDir, shard: _Shard, settings: dict[str, Any],
+                    sizes: dict[str, int]) -> dict[str, Any] | None:
+    """The sidecar of ``shard`` when it says the shard is done with these videos and settings
+    (``sizes``: the files of the output folder and their sizes)."""
     text = output.read_text(sidecar_name(shard.name))
     try:
         data = json.loads(text) if text is not None else None
@@ -293,7 +295,7 @@ def _finished_shard(output: OutputDir, shard: _Shard, settings: dict[str, Any]) 
     if (not isinstance(data, dict) or data.get("version") != _SIDECAR_VERSION
             or data.get("settings") != settings or data.get("videos") != shard.identity):
         return None
-    if data.get("records", 0) and output.size(shard.name) != data.get("bytes"):
+    if data.get("records", 0) and sizes.get(shard.name) != data.get("bytes"):
         return None
     return data
 
@@ -389,9 +391,11 @@ def run_ray(
         cpus_per_actor = options.workers
     output = OutputDir(out)
     output.prepare((SIDECAR_DIR,))
-    for folder, pattern in (("", f".{shard_prefix}-*.tfrecord.*.part"), (SIDECAR_DIR, ".*.part")):
-        for stale in fnmatch.filter(output.list(folder), pattern):
-            output.delete(f"{folder}/{stale}" if folder else stale)  # unfinished writes of a killed run
+    sizes = output.sizes()  # one listing, not a request per shard (an object store's folder)
+    for stale in fnmatch.filter(sizes, f".{shard_prefix}-*.tfrecord.*.part"):
+        output.delete(stale)  # unfinished writes of a killed run
+    for stale in fnmatch.filter(output.list(SIDECAR_DIR), ".*.part"):
+        output.delete(f"{SIDECAR_DIR}/{stale}")
     start_us = round(start_s * 1e6)
     end_us = None if end_s is None else round(end_s * 1e6)
     settings = _settings(options, start_us, end_us)
@@ -403,7 +407,7 @@ def run_ray(
     todo: list[_Shard] = []
     for shard in shards:
         shard.identity = _members(shard.members)
-        done = None if overwrite else _finished_shard(output, shard, settings)
+        done = None if overwrite else _finished_shard(output, shard, settings, sizes)
         if done is None:
             todo.append(shard)
             continue

@@ -211,15 +211,21 @@ class OutputDir:
 
     def list(self, folder: str = "") -> list[str]:
         """The names of the files directly in ``folder`` (none when it does not exist)."""
+        return sorted(self.sizes(folder))
+
+    def sizes(self, folder: str = "") -> dict[str, int]:
+        """The files directly in ``folder`` and their sizes in bytes, in one listing."""
         if not self.url:
             path = self.local_path(folder)
-            return sorted(p.name for p in path.iterdir() if p.is_file()) if path.is_dir() else []
+            if not path.is_dir():
+                return {}
+            return {p.name: p.stat().st_size for p in path.iterdir() if p.is_file()}
         from pyarrow import fs as pafs
 
         filesystem, _ = self._filesystem()
         selector = pafs.FileSelector(self._key(folder), allow_not_found=True, recursive=False)
         infos = self._call("list", folder, filesystem.get_file_info, selector)
-        return sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
+        return {i.base_name: i.size for i in infos if i.type == pafs.FileType.File}
 
     def _call(self, what: str, relative: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
