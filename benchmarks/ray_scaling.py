@@ -11,8 +11,8 @@ the models are loaded once, untimed, before the first run, so that none reads th
 * ``ray, N nodes``: the Ray engine on ``N`` simulated nodes of ``--cpus-per-node`` CPUs each
   (one actor per CPU), for each N in ``--nodes``.
 
-Each Ray run sends ``--videos-per-task`` videos to an actor at a time (1 by default, so that
-6 videos spread evenly over 1, 2 or 3 actors; the CLI sends 4). Simulated nodes are processes
+One Ray task extracts one shard; shards are of ``--shard-size`` videos (1 by default, so
+that 6 videos spread evenly over 1, 2 or 3 actors; the CLI's default is 100). Simulated nodes are processes
 on this machine: they share its cores, so they show the engine's overhead and that work is
 spread over nodes, not how a real cluster scales.
 
@@ -48,8 +48,7 @@ def main() -> None:
     parser.add_argument("--nodes", default="1,2,3", help="simulated node counts, comma-separated")
     parser.add_argument("--cpus-per-node", type=int, default=1)
     parser.add_argument("--object-store-mb", type=int, default=100, help="object store per node")
-    parser.add_argument("--videos-per-task", type=int, default=1)
-    parser.add_argument("--shard-size", type=int, default=2)
+    parser.add_argument("--shard-size", type=int, default=1, help="videos per shard (one Ray task each)")
     args = parser.parse_args()
 
     work = args.work or Path(tempfile.gettempdir()) / "yt8m-bench"
@@ -102,8 +101,7 @@ def main() -> None:
             cluster.wait_for_nodes()
             started = time.perf_counter()
             report = run_ray(videos, ExtractOptions(), out_for(name), shard_size=args.shard_size,
-                             address=cluster.address, fetch=False, videos_per_task=args.videos_per_task,
-                             progress=False)
+                             address=cluster.address, fetch=False, progress=False)
             results[name] = (time.perf_counter() - started, report.actors)
             assert not report.failed, report.failed
         finally:
@@ -125,7 +123,7 @@ def main() -> None:
     rate = {name: video_seconds / wall for name, (wall, _) in results.items()}
     print(f"inputs: {args.videos} videos x {args.duration:g} s ({video_seconds} video-s), "
           f"{args.width}x{args.height} H.264 + AAC; machine: {cpus} CPUs; "
-          f"{args.videos_per_task} video(s) per Ray task")
+          f"{args.shard_size} video(s) per shard, one shard per Ray task")
     print(f"{'run':<22} {'wall s':>7} {'video-s/s':>10} {'actors':>7}")
     for name, (wall, actors) in results.items():
         print(f"{name:<22} {wall:>7.1f} {rate[name]:>10.2f} {actors or '-':>7}")

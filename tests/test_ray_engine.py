@@ -72,6 +72,39 @@ def test_parquet_manifest_paths_ids_and_labels(tmp_path) -> None:
         collect_ray_inputs([tmp_path / "bad.parquet"])
 
 
+@pytest.mark.parametrize("kind", ["path", "file-url", "fsspec-url"])
+def test_output_dir_writes_atomically_on_paths_and_urls(tmp_path, kind) -> None:
+    """The file operations of the Ray engine's outputs, on a path, a pyarrow URL and an fsspec URL."""
+    pytest.importorskip("pyarrow")
+    from yt8m.extraction.ray_output import OutputDir
+
+    if kind == "fsspec-url":
+        pytest.importorskip("fsspec")
+        location = f"memory://{tmp_path.name}/out"  # a scheme pyarrow does not know: through fsspec
+    else:
+        location = str(tmp_path / "out") if kind == "path" else (tmp_path / "out").as_uri()
+    out = OutputDir(location)
+    out.prepare((".yt8m-ray",))
+    assert out.read_text("none.json") is None and out.size("none.tfrecord") is None
+    size = out.write_records("a.tfrecord", [b"one", b"two"])
+    out.write_bytes(".yt8m-ray/a.tfrecord.json", b'{"records": 2}')
+    assert out.size("a.tfrecord") == size == 2 * 16 + 6
+    assert out.list() == ["a.tfrecord"] and out.list(".yt8m-ray") == ["a.tfrecord.json"]  # no .part left
+    assert out.read_text(".yt8m-ray/a.tfrecord.json") == '{"records": 2}'
+    assert out.name("a.tfrecord") == (str(tmp_path / "out" / "a.tfrecord") if kind == "path"
+                                      else f"{location}/a.tfrecord")
+    if kind != "fsspec-url":
+        assert list(read_records(tmp_path / "out" / "a.tfrecord")) == [b"one", b"two"]
+    out.delete("a.tfrecord")
+    out.delete("a.tfrecord")  # gone already: no error
+    assert out.list() == []
+    if kind != "fsspec-url":
+        (tmp_path / "file").write_text("x")
+        target = str(tmp_path / "file") if kind == "path" else (tmp_path / "file").as_uri()
+        with pytest.raises(InputError, match="exists and is not a directory"):
+            OutputDir(target).prepare()
+
+
 # --- on a cluster -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -171,7 +204,6 @@ def test_ray_shards_match_local_engine_on_gpu_actors_and_rerun_is_a_no_op(
     videos = collect_ray_inputs([batch_inputs["parquet"]])
     # device cpu, but one "GPU" per actor: the actors go to the node that declares one.
     report = run_ray(videos, ExtractOptions(), out, shard_size=SHARD_SIZE, gpus_per_actor=1,
-                     videos_per_task=2,
                      fetch=False, progress=False)
     assert report.actors == 1 and report.nodes == {gpu_node}
     assert len(report.done) == 5 and len(report.failed) == 2 and report.shards_written == 3
@@ -218,7 +250,7 @@ def test_actor_crash_mid_run_loses_and_duplicates_nothing(
     monkeypatch.setenv(CRASH_ONCE_ENV, str(marker))
     out = tmp_path / "ray"
     report = run_ray(collect_ray_inputs([batch_inputs["csv"]]), ExtractOptions(), out, shard_size=SHARD_SIZE,
-                     actors=2, videos_per_task=2, fetch=False, progress=False)
+                     actors=2, fetch=False, progress=False)
     assert marker.is_file()  # an actor did die in the middle of a batch
     assert len(report.done) == 5 and len(report.failed) == 2
     _assert_same_shards(out, local_shards)
@@ -284,5 +316,164 @@ def test_a_killed_driver_resumes_keeping_the_shards_it_finished(
     summary = re.search(r"(\d+) extracted \(.*?\), (\d+) skipped", rerun.stderr)  # Ray logs to stderr too
     assert summary is not None, rerun.stderr
     assert int(summary.group(2)) == finished_videos, rerun.stderr
+    _assert_same_shards(out, local_shards)
+    assert not list(out.rglob("*.part"))
+
+
+# --- outputs on an S3-compatible server, and a lost node ----------------------------------------
+
+def test_local_engine_refuses_a_url_output_in_one_line(run_cli, media) -> None:
+    result = run_cli("extract", media["h264_aac"], media["h264_aac"], "-o", "s3://bucket/features")
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "yt8m: error: s3://bucket/features: the local engine writes to local paths only; URL outputs need "
+        "--engine ray"]
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch):
+    """An S3-compatible server (moto) on 127.0.0.1 with one bucket; its endpoint and credentials
+    in this process's environment only (the Ray nodes were started without them)."""
+    import logging
+
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed")
+    import boto3
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    for name in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "yt8m-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "yt8m-test-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+    boto3.client("s3").create_bucket(Bucket="yt8m-test")
+    try:
+        yield "yt8m-test"
+    finally:
+        server.stop()
+
+
+def _download(url: str, to: Path) -> dict[str, int]:
+    """Copy every object under ``url`` into the folder ``to``; their names and sizes."""
+    from pyarrow import fs
+
+    filesystem, root = fs.FileSystem.from_uri(url)
+    found = {}
+    for info in filesystem.get_file_info(fs.FileSelector(root, recursive=True)):
+        if info.type != fs.FileType.File:
+            continue
+        name = info.path[len(root) + 1:]
+        (to / name).parent.mkdir(parents=True, exist_ok=True)
+        with filesystem.open_input_stream(info.path) as handle:
+            (to / name).write_bytes(handle.read())
+        found[name] = info.size
+    return found
+
+
+@pytest.mark.ray
+@needs_ray
+def test_shards_on_an_s3_url_with_credentials_handed_to_the_workers(
+        cluster, with_weights, batch_inputs, local_shards, s3_bucket, tmp_path, monkeypatch) -> None:
+    from yt8m.extraction.ray_engine import SIDECAR_DIR, collect_ray_inputs, run_ray
+    from yt8m.extraction.ray_output import OutputError
+
+    url = f"s3://{s3_bucket}/runs/features"
+    videos = collect_ray_inputs([batch_inputs["csv"]])
+    report = run_ray(videos, ExtractOptions(), url, shard_size=SHARD_SIZE, actors=1, fetch=False,
+                     progress=False)
+    assert len(report.done) == 5 and len(report.failed) == 2 and report.shards_written == 3
+    shards = [f"features-0000{k}-of-00003.tfrecord" for k in range(3)]
+    assert report.outputs == [f"{url}/{name}" for name in shards[:2]]  # shard 2: all its videos failed
+    found = _download(url, tmp_path / "s3")
+    sidecars = [f"{SIDECAR_DIR}/{n}.json" for n in shards]
+    assert sorted(found) == sorted([*shards[:2], "failures.csv", *sidecars])
+    assert not [n for n in found if n.endswith(".part")]
+    _assert_same_shards(tmp_path / "s3", local_shards)
+
+    # A rerun reads the sidecars back from the bucket: nothing to do.
+    again = run_ray(videos, ExtractOptions(), url, shard_size=SHARD_SIZE, actors=1, fetch=False,
+                    progress=False)
+    assert again.done == [] and again.shards_skipped == 3 and len(again.failed_earlier) == 2
+    assert _download(url, tmp_path / "s3-again") == found
+    assert (tmp_path / "s3-again/failures.csv").read_bytes() == (local_shards / "failures.csv").read_bytes()
+
+    # A bucket that does not exist: one line naming the URL, before any actor starts.
+    with pytest.raises(OutputError, match=r"^s3://no-such-bucket/x: cannot "):
+        run_ray(videos, ExtractOptions(), "s3://no-such-bucket/x", shard_size=SHARD_SIZE, fetch=False,
+                progress=False)
+
+    # The same folder named with pyarrow's options in the URL instead of the environment.
+    endpoint = os.environ["AWS_ENDPOINT_URL"].removeprefix("http://")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    third = run_ray(videos, ExtractOptions(), f"{url}?endpoint_override={endpoint}&scheme=http",
+                    shard_size=SHARD_SIZE, fetch=False, progress=False)
+    assert third.shards_skipped == 3 and third.done == []
+
+
+@pytest.mark.ray
+@needs_ray
+def test_a_lost_node_is_replaced_and_the_run_loses_and_duplicates_nothing(
+        cluster, with_weights, batch_inputs, local_shards, tmp_path, monkeypatch) -> None:
+    import threading
+    import time
+
+    from yt8m.extraction.ray_engine import HOLD_ENV, SIDECAR_DIR, collect_ray_inputs, run_ray
+
+    c, _ = cluster
+
+    @ray.remote(num_cpus=1)
+    class Blocker:
+        def ready(self) -> bool:
+            return True
+
+    # Take every CPU of the cluster, so that the run's one actor can only start on the node added next.
+    blockers = [Blocker.remote() for _ in range(int(ray.cluster_resources()["CPU"]))]
+    ray.get([b.ready.remote() for b in blockers], timeout=120)
+    victim = c.add_node(num_cpus=1, object_store_memory=100 * _MB)
+    fresh = None
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    monkeypatch.setenv(HOLD_ENV, str(hold))  # the actor stops after each video until hold/go exists
+    out = tmp_path / "lost-node"
+    result: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            result["report"] = run_ray(collect_ray_inputs([batch_inputs["csv"]]), ExtractOptions(), out,
+                                       shard_size=SHARD_SIZE, actors=1, fetch=False, progress=False)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 180
+        while (not list(hold.glob(f"{victim.node_id}.*")) and thread.is_alive()
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        assert list(hold.glob(f"{victim.node_id}.*")), "the actor never started on the node to be lost"
+        # One video of the first shard is extracted on the victim and nothing has been sent back.
+        assert not list((out / SIDECAR_DIR).glob("*.json"))
+        c.remove_node(victim)
+        fresh = c.add_node(num_cpus=1, object_store_memory=100 * _MB)
+        (hold / "go").write_text("go\n")
+        thread.join(timeout=300)
+        assert not thread.is_alive(), "the run did not finish after the node was lost"
+    finally:
+        (hold / "go").write_text("go\n")
+        for blocker in blockers:
+            ray.kill(blocker)
+        if fresh is not None:
+            thread.join(timeout=60)
+            c.remove_node(fresh)
+    assert "error" not in result, result.get("error")
+    report = result["report"]
+    assert fresh.node_id in report.nodes and victim.node_id not in report.nodes  # redone on the new node
+    assert len(report.done) == 5 and len(report.failed) == 2 and report.shards_written == 3
+    ids = [parse_record(r).video_id for p in sorted(out.glob("*.tfrecord")) for r in read_records(p)]
+    assert len(ids) == len(set(ids)) == 5
     _assert_same_shards(out, local_shards)
     assert not list(out.rglob("*.part"))

@@ -16,8 +16,9 @@ from yt8m.extraction.options import extract_options, options_from_cli
 
 @cli.command()
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Output file (one video, mediapipe/npz) or directory. "
+@click.option("-o", "--output", default=None, metavar="PATH",
+              help="Output file (one video, mediapipe/npz) or directory; with --engine ray also a URL "
+                   "(s3://bucket/prefix, gs://..., any fsspec URL). "
                    "[default: features.pb for one video, features/ for many]")
 @click.option("--format", "fmt", type=click.Choice(["mediapipe", "yt8m", "npz"]), default=None,
               help="mediapipe: features.pb per video (the reference output); yt8m: quantized "
@@ -42,7 +43,7 @@ from yt8m.extraction.options import extract_options, options_from_cli
 @click.option("--ray-actors", type=click.IntRange(min=1), default=None,
               help="Extraction actors (--engine ray), each asking for --workers CPUs. "
                    "[default: one per GPU on cuda, else as many as the CPUs allow]")
-def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, start_s: float | None,
+def extract(inputs: tuple[Path, ...], output: str | None, fmt: str | None, start_s: float | None,
             end_s: float | None, metadata_path: Path | None, id_from: str, shard_size: int, shard_prefix: str,
             overwrite: bool, engine: str, ray_address: str | None, ray_actors: int | None,
             **extraction: Any) -> None:
@@ -79,10 +80,13 @@ def extract(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, star
         return run_ray_cli(inputs, output=output, options=options, mirror=mirror, id_from=id_from,
                            shard_size=shard_size, shard_prefix=shard_prefix, start_s=start_s, end_s=end_s,
                            overwrite=overwrite, address=ray_address, actors=ray_actors)
+    if output is not None and "://" in output:
+        raise InputError(f"{output}: the local engine writes to local paths only; URL outputs need "
+                         "--engine ray")
     videos = collect_inputs(list(inputs))
     fmt = fmt or ("mediapipe" if len(videos) == 1 else "yt8m")
     videos = assign_ids(videos, id_from)  # type: ignore[arg-type]
-    out = output or default_output(videos, fmt)  # type: ignore[arg-type]
+    out = Path(output) if output is not None else default_output(videos, fmt)  # type: ignore[arg-type]
     # Everything that can be checked cheaply is, before any weights are loaded or fetched.
     single_file = is_single_file(fmt, len(videos), out)
     check_shard_prefix(shard_prefix)

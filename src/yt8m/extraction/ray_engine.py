@@ -1,13 +1,15 @@
 """``yt8m extract --engine ray``: the yt8m-format batch run spread over a Ray cluster.
 
 The driver (this process) expands the inputs, decides which shards are still to do, and
-hands the videos of those shards to Ray Data as a dataset of small rows (position, path,
-id, labels). ``map_batches`` runs them through a pool of actors, each holding one
-:class:`~yt8m.extraction.scheduler.Extractor` (models loaded once per actor; one GPU per
-actor when extracting on CUDA). An actor sends back, per video, only the serialized
-quantized record (about 1.2 kB per video second) or the reason it failed: frames never
-leave the actor. The driver groups the records by shard and writes each shard atomically
-once all its videos are back, so the output is the local engine's, file for file:
+hands those shards to Ray Data as a dataset of small rows, one per shard (its videos'
+positions, paths, ids and labels). ``map_batches`` runs them through a pool of actors, each
+holding one :class:`~yt8m.extraction.scheduler.Extractor` (models loaded once per actor; one
+GPU per actor when extracting on CUDA): one task extracts one shard's videos and returns one
+row, the shard's serialized quantized records in input order (about 1.2 kB per video
+second) and the reasons of the videos that failed. Frames and float features never leave
+the actor. The rows go to :class:`~yt8m.extraction.ray_sink.ShardDatasink`, which writes
+each shard atomically, then its sidecar, as soon as it arrives, so the output is the local
+engine's, file for file:
 
 * ``OUT/<prefix>-NNNNN-of-NNNNN.tfrecord``, shard ``k`` holding the videos at input
   positions ``[k*S, (k+1)*S)`` in input order, failed videos left out;
@@ -17,13 +19,14 @@ once all its videos are back, so the output is the local engine's, file for file
   whose sidecar matches the run (and whose file has the recorded size) and redoes the
   others, so a changed input list or changed settings is never mistaken for finished.
 
-Ray is imported only here, and only when this engine is used (``pip install 'yt8m[ray]'``).
+``OUT`` is a local folder or a file-system URL (``s3://bucket/prefix``, ...; see
+:mod:`yt8m.extraction.ray_output`). Ray is imported only when this engine is used
+(``pip install 'yt8m[ray]'``).
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import fnmatch
 import json
 import logging
 import os
@@ -34,22 +37,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from yt8m._files import atomic_write, write_bytes_atomic
 from yt8m.errors import InputError, Yt8mError
 from yt8m.extraction.identity import file_identity
 from yt8m.extraction.inputs import IdFrom, VideoInput, assign_ids, collect_inputs
 from yt8m.extraction.options import ExtractOptions
+from yt8m.extraction.ray_output import (FAILURES_FILE, SIDECAR_DIR, OutputDir, credential_env, sidecar_name,
+                                        write_failures)
 
 if TYPE_CHECKING:
     import ray.data
 
 log = logging.getLogger(__name__)
 
-FAILURES_FILE = "failures.csv"
-#: Folder of the shard sidecars inside the output folder.
-SIDECAR_DIR = ".yt8m-ray"
 _SIDECAR_VERSION = 2  # 2: members carry the file identity
 #: Environment variables handed to the actors when set on the driver.
 _FORWARDED_ENV = ("YT8M_HOME", "YT8M_MIRROR")
@@ -57,6 +56,10 @@ _FORWARDED_ENV = ("YT8M_HOME", "YT8M_MIRROR")
 #: creates that file and dies (os._exit) in the middle of its first batch, as a crashed
 #: worker would. Ray restarts the actor and retries the batch.
 CRASH_ONCE_ENV = "YT8M_RAY_CRASH_ONCE"
+#: Test hook: an actor that finds this variable set to a folder writes a file
+#: ``<node id>.<pid>`` there after each video until ``<folder>/go`` exists, and waits for it.
+#: A test can so stop the run at a known point (one video of a shard done, not sent).
+HOLD_ENV = "YT8M_RAY_HOLD"
 
 
 def require_ray() -> Any:
@@ -138,8 +141,19 @@ def collect_ray_inputs(inputs: list[Path], id_from: IdFrom = "stem") -> list[Vid
 
 # --- the actors -------------------------------------------------------------------------------
 
+def _hold(folder: str, node: str) -> None:
+    """The :data:`HOLD_ENV` test hook: say where this actor is, then wait for ``folder/go``."""
+    go = Path(folder) / "go"
+    if go.exists():
+        return
+    Path(folder, f"{node or 'node'}.{os.getpid()}").write_text("one video done\n")
+    deadline = time.monotonic() + 300
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 class _ExtractActor:
-    """One Extractor per actor; ``__call__`` extracts a batch of videos into records."""
+    """One Extractor per actor; ``__call__`` extracts whole shards (one row each) into records."""
 
     def __init__(self, options: dict[str, Any], mirror: str | None, env: dict[str, str], start_us: int,
                  end_us: int | None, fetch: bool) -> None:
@@ -155,22 +169,38 @@ class _ExtractActor:
         except Exception:  # outside Ray (tests of the class itself)
             self.node = ""
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+    def __call__(self, batch: Any) -> Any:
+        import pyarrow as pa
+
+        rows = [self._shard(row) for row in batch.to_pylist()]
+        return pa.table({
+            "shard": pa.array([r["shard"] for r in rows], pa.int64()),
+            "name": pa.array([r["name"] for r in rows], pa.string()),
+            "records": pa.array([r["records"] for r in rows], pa.list_(pa.large_binary())),
+            "failures": pa.array([json.dumps(r["failures"]) for r in rows], pa.string()),
+            "videos": pa.array([json.dumps(r["videos"]) for r in rows], pa.string()),
+            "node": pa.array([self.node] * len(rows), pa.string()),
+            "sidecar": pa.array([r["sidecar"] for r in rows], pa.string()),
+        })
+
+    def _shard(self, shard: dict[str, Any]) -> dict[str, Any]:
+        """Extract the videos of one shard: its records in input order, and what failed and why."""
         from yt8m.extraction.scheduler import Job
 
         crash = os.environ.get(CRASH_ONCE_ENV)
-        indices = [int(i) for i in batch["index"]]
-        given = {i: str(p) for i, p in zip(indices, batch["path"], strict=True)}
-        ids = {i: str(v) for i, v in zip(indices, batch["video_id"], strict=True)}
-        labels = {i: [int(x) for x in lab] for i, lab in zip(indices, batch["labels"], strict=True)}
+        hold = os.environ.get(HOLD_ENV)
+        indices = [int(i) for i in shard["index"]]
+        given = dict(zip(indices, shard["path"], strict=True))
+        ids = dict(zip(indices, shard["video_id"], strict=True))
+        labels = {i: [int(x) for x in lab] for i, lab in zip(indices, shard["labels"], strict=True)}
         jobs = [Job(Path(p), self.start_us, self.end_us, key=i)
-                for i, p in zip(indices, batch["abs_path"], strict=True)]
+                for i, p in zip(indices, shard["abs_path"], strict=True)]
         rows: dict[int, dict[str, Any]] = {}
 
         def failed(index: int, reason: str, seconds: float = 0.0) -> dict[str, Any]:
             absolute = str(jobs[indices.index(index)].path)
             return {"ok": False, "record": b"", "reason": reason.replace(absolute, given[index]),
-                    "video_seconds": 0, "seconds": seconds, "notes": "[]"}
+                    "video_seconds": 0, "seconds": seconds, "notes": []}
 
         try:
             for result in self.extractor.run(jobs):
@@ -178,6 +208,8 @@ class _ExtractActor:
                 if crash and not os.path.exists(crash):
                     Path(crash).write_text("crashed once\n")
                     os._exit(1)
+                if hold:
+                    _hold(hold, self.node)
                 if result.error is not None or result.features is None:
                     rows[index] = failed(index, str(result.error), result.seconds)
                     continue
@@ -189,25 +221,26 @@ class _ExtractActor:
                 except Yt8mError as exc:
                     rows[index] = failed(index, str(exc), result.seconds)
                     continue
-                except Exception as exc:  # one bad video must not fail the block
+                except Exception as exc:  # one bad video must not fail the shard
                     rows[index] = failed(index, f"{given[index]}: {type(exc).__name__}: {exc}",
                                          result.seconds)
                     continue
                 rows[index] = {"ok": True, "record": record, "reason": "",
                                "video_seconds": features.num_seconds,
-                               "seconds": result.seconds, "notes": json.dumps(notes)}
+                               "seconds": result.seconds, "notes": notes}
         except Exception as exc:  # the models themselves failed (out of memory, ...): say it per video
-            log.warning("extraction failed on a batch: %s", exc, exc_info=True)
+            log.warning("extraction failed on a shard: %s", exc, exc_info=True)
             for index in indices:
                 rows.setdefault(index, failed(index, f"{given[index]}: {type(exc).__name__}: {exc}"))
         for index in indices:  # a job the extractor never answered (should not happen)
             rows.setdefault(index, failed(index, f"{given[index]}: no result from the extractor"))
-        out: dict[str, Any] = {"index": np.asarray(indices, np.int64)}
-        for name in ("ok", "record", "reason", "video_seconds", "seconds", "notes"):
-            values = [rows[i][name] for i in indices]
-            out[name] = np.asarray(values, dtype=object if name == "record" else None)
-        out["node"] = np.asarray([self.node] * len(indices))
-        return out
+        return {
+            "shard": int(shard["shard"]), "name": shard["name"], "sidecar": shard["sidecar"],
+            "records": [rows[i]["record"] for i in indices if rows[i]["ok"]],
+            "failures": [[given[i], rows[i]["reason"]] for i in indices if not rows[i]["ok"]],
+            "videos": [[i, rows[i]["ok"], rows[i]["video_seconds"], rows[i]["seconds"], rows[i]["notes"]]
+                       for i in indices],
+        }
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -220,7 +253,7 @@ class RayReport:
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     failed_earlier: list[tuple[Path, str]] = field(default_factory=list)
-    outputs: list[Path] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)  # the shard files written (paths or URLs)
     video_seconds: int = 0
     notes: list[str] = field(default_factory=list)
     shards_skipped: int = 0
@@ -235,18 +268,9 @@ class RayReport:
 @dataclass
 class _Shard:
     number: int
-    path: Path
+    name: str
     members: list[VideoInput]
-    records: dict[int, bytes] = field(default_factory=dict)
-    failures: dict[int, str] = field(default_factory=dict)
-
-    @property
-    def complete(self) -> bool:
-        return len(self.records) + len(self.failures) == len(self.members)
-
-
-def _sidecar_path(out: Path, shard_path: Path) -> Path:
-    return out / SIDECAR_DIR / f"{shard_path.name}.json"
+    identity: list[list[Any]] = field(default_factory=list)  # _members(members), computed once
 
 
 def _settings(options: ExtractOptions, start_us: int, end_us: int | None) -> dict[str, Any]:
@@ -259,56 +283,21 @@ def _members(videos: list[VideoInput]) -> list[list[Any]]:
     return [[str(v.path.absolute()), v.video_id, list(v.labels), file_identity(v.path)] for v in videos]
 
 
-def _finished_shard(out: Path, shard: _Shard, settings: dict[str, Any]) -> dict[str, Any] | None:
-    """The sidecar of ``shard`` when it says the shard is done with these videos and settings."""
-    sidecar = _sidecar_path(out, shard.path)
+def _finished_shard(output: OutputDir, shard: _Shard, settings: dict[str, Any],
+                    sizes: dict[str, int]) -> dict[str, Any] | None:
+    """The sidecar of ``shard`` when it says the shard is done with these videos and settings
+    (``sizes``: the files of the output folder and their sizes)."""
+    text = output.read_text(sidecar_name(shard.name))
     try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(text) if text is not None else None
+    except ValueError:
         return None
-    if (data.get("version") != _SIDECAR_VERSION or data.get("settings") != settings
-            or data.get("videos") != _members(shard.members)):
+    if (not isinstance(data, dict) or data.get("version") != _SIDECAR_VERSION
+            or data.get("settings") != settings or data.get("videos") != shard.identity):
         return None
-    if data.get("records", 0) and (not shard.path.is_file()
-                                   or shard.path.stat().st_size != data.get("bytes")):
+    if data.get("records", 0) and sizes.get(shard.name) != data.get("bytes"):
         return None
     return data
-
-
-def _write_shard(out: Path, shard: _Shard, settings: dict[str, Any]) -> bool:
-    """Write a complete shard (atomically) and then its sidecar; False when all its videos failed."""
-    records = [shard.records[v.index] for v in shard.members if v.index in shard.records]
-    if records:
-        from yt8m.formats.tfrecord import TFRecordWriter
-
-        with TFRecordWriter(shard.path) as writer:
-            for record in records:
-                writer.write(record)
-    else:
-        shard.path.unlink(missing_ok=True)  # every video failed: no empty shard, as locally
-    sidecar = {
-        "version": _SIDECAR_VERSION, "shard": shard.path.name, "settings": settings,
-        "videos": _members(shard.members), "records": len(records),
-        "bytes": shard.path.stat().st_size if records else 0,
-        "failures": [[str(v.path), shard.failures[v.index]]
-                     for v in shard.members if v.index in shard.failures],
-    }
-    write_bytes_atomic(_sidecar_path(out, shard.path), json.dumps(sidecar, indent=1).encode())
-    return bool(records)
-
-
-def _write_failures(out: Path, failures: dict[str, str]) -> None:
-    path = out / FAILURES_FILE
-    if not failures:
-        path.unlink(missing_ok=True)
-        return
-    buffer = io.StringIO()
-    buffer.write("path,reason\n")
-    writer = csv.writer(buffer, lineterminator="\n")
-    for p, r in sorted(failures.items()):
-        writer.writerow([p, r])
-    with atomic_write(path) as handle:
-        handle.write(buffer.getvalue().encode("utf-8"))
 
 
 def pool_size(ray: Any, actors: int | None, *, device: str, cpus_per_actor: float, gpus_per_actor: float,
@@ -372,51 +361,53 @@ def _yt8m_cause(exc: BaseException) -> Yt8mError | None:
 
 
 def run_ray(
-    videos: list[VideoInput], options: ExtractOptions, out: Path, *, shard_size: int = 100,
+    videos: list[VideoInput], options: ExtractOptions, out: Path | str, *, shard_size: int = 100,
     shard_prefix: str = "features", start_s: float = 0.0, end_s: float | None = None,
     address: str | None = None, mirror: str | None = None, fetch: bool = True, actors: int | None = None,
-    cpus_per_actor: float | None = None, gpus_per_actor: float | None = None, videos_per_task: int = 4,
+    cpus_per_actor: float | None = None, gpus_per_actor: float | None = None,
     overwrite: bool = False, progress: bool | None = None,
     on_failure: Callable[[Path, str], None] | None = None,
 ) -> RayReport:
     """Extract ``videos`` (ids assigned) into yt8m shards in ``out`` on a Ray cluster.
 
+    ``out``: a local folder (written by tasks on this process's node) or a file-system URL
+    (``s3://bucket/prefix``, ``gs://...``, ``file://...``, any fsspec URL; written by tasks on
+    any node, with this process's ``AWS_*``/``GOOGLE_*``/``AZURE_*``... variables).
     ``address``: the cluster to join (None: ``$RAY_ADDRESS``, else a local Ray started for
     this call and stopped after it; a Ray already initialized in this process is used as
     is). ``actors``: the size of the actor pool (default: one per GPU when extracting on
-    CUDA, else one per ``cpus_per_actor`` CPUs of the cluster). ``cpus_per_actor``
-    (default: ``options.workers``, the decoding threads of each actor) and
-    ``gpus_per_actor`` (default: 1 on CUDA, else 0) are what each actor asks Ray for. ``videos_per_task``
-    videos go to an actor at a time. ``overwrite`` redoes finished shards.
+    CUDA, else one per ``cpus_per_actor`` CPUs of the cluster; never more than the shards to
+    do). ``cpus_per_actor`` (default: ``options.workers``, the decoding threads of each
+    actor) and ``gpus_per_actor`` (default: 1 on CUDA, else 0) are what each actor asks Ray
+    for. One Ray task extracts one shard. ``overwrite`` redoes finished shards.
     """
     if shard_size < 1:
         raise InputError(f"--shard-size must be >= 1, got {shard_size}")
-    if videos_per_task < 1:
-        raise InputError(f"videos per task must be >= 1, got {videos_per_task}")
     if not videos:
         raise InputError("no input videos")
     ray = require_ray()
     started = time.perf_counter()
     if cpus_per_actor is None:
         cpus_per_actor = options.workers
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a directory (needed for yt8m shards)")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SIDECAR_DIR).mkdir(exist_ok=True)
-    for stale in (list(out.glob(f".{shard_prefix}-*.tfrecord.*.part"))
-                  + list((out / SIDECAR_DIR).glob(".*.part"))):
-        stale.unlink(missing_ok=True)  # unfinished atomic writes of a killed run
+    output = OutputDir(out)
+    output.prepare((SIDECAR_DIR,))
+    sizes = output.sizes()  # one listing, not a request per shard (an object store's folder)
+    for stale in fnmatch.filter(sizes, f".{shard_prefix}-*.tfrecord.*.part"):
+        output.delete(stale)  # unfinished writes of a killed run
+    for stale in fnmatch.filter(output.list(SIDECAR_DIR), ".*.part"):
+        output.delete(f"{SIDECAR_DIR}/{stale}")
     start_us = round(start_s * 1e6)
     end_us = None if end_s is None else round(end_s * 1e6)
     settings = _settings(options, start_us, end_us)
     count = (len(videos) + shard_size - 1) // shard_size
-    shards = [_Shard(k, out / f"{shard_prefix}-{k:05d}-of-{count:05d}.tfrecord",
+    shards = [_Shard(k, f"{shard_prefix}-{k:05d}-of-{count:05d}.tfrecord",
                      videos[k * shard_size:(k + 1) * shard_size]) for k in range(count)]
     report = RayReport()
     failures: dict[str, str] = {}
     todo: list[_Shard] = []
     for shard in shards:
-        done = None if overwrite else _finished_shard(out, shard, settings)
+        shard.identity = _members(shard.members)
+        done = None if overwrite else _finished_shard(output, shard, settings, sizes)
         if done is None:
             todo.append(shard)
             continue
@@ -426,30 +417,47 @@ def run_ray(
             failures[p] = r
             report.failed_earlier.append((Path(p), r))
     if todo:
-        _run_shards(ray, todo, options, out, settings, report, failures, address=address, mirror=mirror,
+        _run_shards(ray, todo, options, output, settings, report, failures, address=address, mirror=mirror,
                     fetch=fetch, actors=actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor,
-                    videos_per_task=videos_per_task, progress=progress, start_us=start_us, end_us=end_us,
-                    on_failure=on_failure)
-    _write_failures(out, failures)
+                    progress=progress, start_us=start_us, end_us=end_us, on_failure=on_failure)
+    else:
+        write_failures(output, failures)
     report.elapsed_s = time.perf_counter() - started
     return report
 
 
-def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, out: Path, settings: dict[str, Any],
-                report: RayReport, failures: dict[str, str], *, address: str | None, mirror: str | None,
-                fetch: bool, actors: int | None, cpus_per_actor: float, gpus_per_actor: float | None,
-                videos_per_task: int, progress: bool | None, start_us: int, end_us: int | None,
-                on_failure: Callable[[Path, str], None] | None) -> None:
+def _shard_rows(todo: list[_Shard], settings: dict[str, Any]) -> list[Any]:
+    """The Ray Dataset's input: one block of one row per shard (its videos as lists)."""
     import pyarrow as pa
-    from tqdm import tqdm
 
+    blocks = []
+    for shard in todo:
+        sidecar = {"version": _SIDECAR_VERSION, "shard": shard.name, "settings": settings,
+                   "videos": shard.identity}
+        blocks.append(pa.table({
+            "shard": pa.array([shard.number], pa.int64()),
+            "name": pa.array([shard.name], pa.string()),
+            "index": pa.array([[v.index for v in shard.members]], pa.list_(pa.int64())),
+            "path": pa.array([[str(v.path) for v in shard.members]], pa.list_(pa.string())),
+            "abs_path": pa.array([[str(v.path.absolute()) for v in shard.members]], pa.list_(pa.string())),
+            "video_id": pa.array([[v.video_id for v in shard.members]], pa.list_(pa.string())),
+            "labels": pa.array([[list(v.labels) for v in shard.members]], pa.list_(pa.list_(pa.int64()))),
+            "sidecar": pa.array([json.dumps(sidecar)], pa.string()),
+        }))
+    return blocks
+
+
+def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, output: OutputDir,
+                settings: dict[str, Any], report: RayReport, failures: dict[str, str], *, address: str | None,
+                mirror: str | None, fetch: bool, actors: int | None, cpus_per_actor: float,
+                gpus_per_actor: float | None, progress: bool | None, start_us: int, end_us: int | None,
+                on_failure: Callable[[Path, str], None] | None) -> None:
     from yt8m.extraction.options import check_device
+    from yt8m.extraction.ray_sink import ShardDatasink
 
     if gpus_per_actor is None:
         gpus_per_actor = 1.0 if check_device(options.device).type == "cuda" else 0.0
-    members = [v for shard in todo for v in shard.members]
-    by_index = {v.index: shard for shard in todo for v in shard.members}
-    video_of = {v.index: v for v in members}
+    video_of = {v.index: v for shard in todo for v in shard.members}
     started_ray = _connect(ray, address)
     if started_ray and fetch:  # a local Ray shares this machine's cache: fetch once, not once per actor
         from yt8m.weights.store import ensure_models
@@ -457,97 +465,75 @@ def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, out: Path
         ensure_models(("inception", "inception-pca") + (("vggish", "vggish-pca") if options.audio else ()),
                       fetch=True, mirror=mirror)
     try:
-        tasks = (len(members) + videos_per_task - 1) // videos_per_task
         actors = pool_size(ray, actors, device=options.device, cpus_per_actor=cpus_per_actor,
-                           gpus_per_actor=gpus_per_actor, tasks=tasks)
+                           gpus_per_actor=gpus_per_actor, tasks=len(todo))
         report.actors = actors
-
         ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False
+        ctx.enable_progress_bars = sys.stderr.isatty() if progress is None else progress
         ctx.print_on_execution_start = False
-        blocks = []
-        for i in range(0, len(members), videos_per_task):
-            chunk = members[i:i + videos_per_task]
-            blocks.append(pa.table({
-                "index": pa.array([v.index for v in chunk], pa.int64()),
-                "path": pa.array([str(v.path) for v in chunk], pa.string()),
-                "abs_path": pa.array([str(v.path.absolute()) for v in chunk], pa.string()),
-                "video_id": pa.array([v.video_id for v in chunk], pa.string()),
-                "labels": pa.array([list(v.labels) for v in chunk], pa.list_(pa.int64())),
-            }))
-        env = {k: os.environ[k] for k in _FORWARDED_ENV + (CRASH_ONCE_ENV,) if k in os.environ}
-        ds: ray.data.Dataset = ray.data.from_arrow(blocks).map_batches(
-            _ExtractActor, batch_size=videos_per_task, batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=actors),
+        env = {k: os.environ[k] for k in _FORWARDED_ENV + (CRASH_ONCE_ENV, HOLD_ENV) if k in os.environ}
+        ds: ray.data.Dataset = ray.data.from_arrow(_shard_rows(todo, settings)).map_batches(
+            _ExtractActor, batch_size=1, batch_format="pyarrow",
+            # One shard in flight per actor: a shard is long, and one queued behind another on a
+            # busy actor while others are idle would lengthen the run's tail.
+            compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
             fn_constructor_kwargs={"options": options.__dict__.copy(), "mirror": mirror, "env": env,
                                    "start_us": start_us, "end_us": end_us, "fetch": fetch},
             num_cpus=cpus_per_actor, num_gpus=gpus_per_actor or None)
-        show = sys.stderr.isatty() if progress is None else progress
+        # A local folder is written on the driver's node, so it need not be shared; under Ray Client
+        # (ray://) the driver is not on a node, and the folder must be at the same path on every node.
+        sink = ShardDatasink(output, shards=[s.number for s in todo], failures_earlier=failures,
+                             distributed=output.url or ray.util.client.ray.is_connected())
+        # Writing is I/O: the write tasks take no CPU, so they run beside the actors that hold them all.
+        write_args: dict[str, Any] = {"num_cpus": 0}
+        credentials = credential_env() if output.url else {}
+        if credentials:
+            write_args["runtime_env"] = {"env_vars": credentials}
         t0 = time.perf_counter()
-        seen: set[int] = set()
-        with tqdm(total=len(members), unit="video", disable=not show, desc="extract (ray)",
-                  dynamic_ncols=True) as bar:
-            try:
-                for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
-                    for row in range(len(batch["index"])):
-                        index = int(batch["index"][row])
-                        if index in seen or index not in video_of:
-                            continue  # a retried task's duplicate: keep the first answer
-                        seen.add(index)
-                        video, shard = video_of[index], by_index[index]
-                        node = str(batch["node"][row])
-                        if node:
-                            report.nodes.add(node)
-                        if bool(batch["ok"][row]):
-                            shard.records[index] = bytes(batch["record"][row])
-                            report.done.append(video.path)
-                            report.video_seconds += int(batch["video_seconds"][row])
-                            report.node_seconds[node] = (report.node_seconds.get(node, 0)
-                                                         + int(batch["video_seconds"][row]))
-                            report.notes += [f"{video.path}: {n}"
-                                             for n in json.loads(str(batch["notes"][row]))]
-                        else:
-                            reason = str(batch["reason"][row])
-                            shard.failures[index] = reason
-                            failures[str(video.path)] = reason
-                            report.failed.append((video.path, reason))
-                            if on_failure is not None:
-                                on_failure(video.path, reason)
-                        bar.update(1)
-                        if shard.complete:
-                            if _write_shard(out, shard, settings):
-                                report.outputs.append(shard.path)
-                            report.shards_written += 1
-                            shard.records.clear()  # written: free the memory
-                    wall = report.run_s = max(time.perf_counter() - t0, 1e-9)
-                    per_node = " ".join(f"{n[:6]}:{s / wall:.1f}"
-                                        for n, s in sorted(report.node_seconds.items()))
-                    bar.set_postfix_str(f"{report.video_seconds / wall:.1f} video-s/s, "
-                                        f"{len(report.failed)} failed; per node {per_node}", refresh=False)
-            except Exception as exc:
-                cause = _yt8m_cause(exc)
-                if cause is not None:
-                    raise cause from None
-                raise Yt8mError("the Ray run failed: "
-                                f"{str(exc).strip().splitlines()[0] if str(exc) else exc!r}") from exc
-        missing = [v.path for v in members if v.index not in seen]
-        if missing:  # Ray said the run ended without these: never silently short
-            raise Yt8mError(f"the Ray run ended without {len(missing)} videos (first: {missing[0]}); rerun "
-                            "to finish")
+        try:
+            ds.write_datasink(sink, ray_remote_args=write_args)
+        except Exception as exc:
+            cause = _yt8m_cause(exc)
+            if cause is not None:
+                raise cause from None
+            raise Yt8mError("the Ray run failed: "
+                            f"{str(exc).strip().splitlines()[0] if str(exc) else exc!r}") from exc
+        report.run_s = max(time.perf_counter() - t0, 1e-9)
+        for shard in sink.written:
+            report.shards_written += 1
+            if shard["records"]:
+                report.outputs.append(output.name(shard["name"]))
+            node = shard["node"]
+            if node:
+                report.nodes.add(node)
+            reasons = {p: r for p, r in shard["failures"]}
+            for index, ok, video_seconds, _seconds, notes in shard["videos"]:
+                video = video_of[index]
+                if ok:
+                    report.done.append(video.path)
+                    report.video_seconds += video_seconds
+                    report.node_seconds[node] = report.node_seconds.get(node, 0) + video_seconds
+                    report.notes += [f"{video.path}: {n}" for n in notes]
+                else:
+                    reason = reasons[str(video.path)]
+                    failures[str(video.path)] = reason
+                    report.failed.append((video.path, reason))
+                    if on_failure is not None:
+                        on_failure(video.path, reason)
     finally:
         if started_ray:
             ray.shutdown()
 
 
-def run_ray_cli(inputs: Iterable[Path], *, output: Path | None, options: ExtractOptions, mirror: str | None,
-                id_from: str, shard_size: int, shard_prefix: str, start_s: float | None, end_s: float | None,
-                overwrite: bool, address: str | None, actors: int | None = None) -> None:
+def run_ray_cli(inputs: Iterable[Path], *, output: str | Path | None, options: ExtractOptions,
+                mirror: str | None, id_from: str, shard_size: int, shard_prefix: str, start_s: float | None,
+                end_s: float | None, overwrite: bool, address: str | None, actors: int | None = None) -> None:
     """``yt8m extract --engine ray``: run, print the summary line, raise when videos failed."""
     import click
 
     require_ray()
     videos = collect_ray_inputs(list(inputs), id_from)  # type: ignore[arg-type]
-    out = output or Path("features")
+    out = output or "features"
     report = run_ray(videos, options, out, shard_size=shard_size, shard_prefix=shard_prefix,
                      start_s=start_s or 0.0, end_s=end_s, address=address, mirror=mirror, actors=actors,
                      overwrite=overwrite,
@@ -564,7 +550,8 @@ def run_ray_cli(inputs: Iterable[Path], *, output: Path | None, options: Extract
                f"{report.shards_written} shards written, {report.shards_skipped} skipped]", err=True)
     failed = len(report.failed) + len(report.failed_earlier)
     if failed:
-        raise _SomeFailed(f"{failed} of {len(videos)} videos failed; see {out / FAILURES_FILE}")
+        where = OutputDir(out).name(FAILURES_FILE)
+        raise _SomeFailed(f"{failed} of {len(videos)} videos failed; see {where}")
 
 
 class _SomeFailed(InputError):
