@@ -243,17 +243,31 @@ def test_ray_shards_match_local_engine_on_gpu_actors_and_rerun_is_a_no_op(
 @pytest.mark.ray
 @needs_ray
 def test_actor_crash_mid_run_loses_and_duplicates_nothing(
-        cluster, with_weights, batch_inputs, local_shards, tmp_path, monkeypatch) -> None:
+        cluster, with_weights, batch_inputs, local_shards, tmp_path, monkeypatch, capsys) -> None:
     from yt8m.extraction.ray_engine import CRASH_ONCE_ENV, collect_ray_inputs, run_ray
 
     marker = tmp_path / "crashed"
     monkeypatch.setenv(CRASH_ONCE_ENV, str(marker))
     out = tmp_path / "ray"
     report = run_ray(collect_ray_inputs([batch_inputs["csv"]]), ExtractOptions(), out, shard_size=SHARD_SIZE,
-                     actors=2, fetch=False, progress=False)
+                     actors=2, fetch=False, progress=True)
     assert marker.is_file()  # an actor did die in the middle of a batch
     assert len(report.done) == 5 and len(report.failed) == 2
     _assert_same_shards(out, local_shards)
+    # The bar on the driver, fed while the run goes on: videos, video-s/s, failures, per node.
+    bar = capsys.readouterr().err
+    assert "extract (ray)" in bar and "video-s/s" in bar and "failed" in bar and "per node" in bar, bar
+
+
+def test_live_counts_count_a_retried_video_once() -> None:
+    from yt8m.extraction.ray_engine import _LiveCounts
+
+    live = _LiveCounts()
+    live.add([("node-a", 0, True, 10), ("node-b", 1, False, 0)])
+    live.add([("node-b", 0, True, 10), ("node-b", 2, True, 5)])  # video 0 again: a retried shard
+    assert (live.done, live.failed, live.video_seconds) == (2, 1, 15)
+    assert live.node_seconds == {"node-a": 10, "node-b": 5}
+    assert live.postfix(5.0) == "3.0 video-s/s, 1 failed; per node node-a:2.0 node-b:1.0"
 
 
 @pytest.mark.ray

@@ -152,16 +152,67 @@ def _hold(folder: str, node: str) -> None:
         time.sleep(0.05)
 
 
+class ProgressBoard:
+    """Where the extraction actors post each finished video, for the driver's progress bar.
+
+    Run as a Ray actor on the driver's node (no CPU). The shards' rows reach the driver only
+    when the whole write ends, so this is how it learns, while the run goes on, how many
+    videos are done or failed and how fast each node goes. Posts are fire-and-forget: a
+    lost post only makes the bar lag; the shards and the report come from the rows.
+    """
+
+    def __init__(self) -> None:
+        self._events: list[tuple[str, int, bool, int]] = []
+
+    def video(self, node: str, index: int, ok: bool, video_seconds: int) -> None:
+        """One video finished on ``node``: extracted (``ok``, ``video_seconds`` long) or failed."""
+        self._events.append((node, index, ok, video_seconds))
+
+    def take(self) -> list[tuple[str, int, bool, int]]:
+        """The videos posted since the last call."""
+        events, self._events = self._events, []
+        return events
+
+
+@dataclass
+class _LiveCounts:
+    """The driver's running tally of :class:`ProgressBoard` posts (a retried video counts once)."""
+
+    seen: set[int] = field(default_factory=set)
+    done: int = 0
+    failed: int = 0
+    video_seconds: int = 0
+    node_seconds: dict[str, int] = field(default_factory=dict)
+
+    def add(self, events: list[tuple[str, int, bool, int]]) -> None:
+        for node, index, ok, video_seconds in events:
+            if index in self.seen:
+                continue
+            self.seen.add(index)
+            if ok:
+                self.done += 1
+                self.video_seconds += video_seconds
+                self.node_seconds[node] = self.node_seconds.get(node, 0) + video_seconds
+            else:
+                self.failed += 1
+
+    def postfix(self, wall_s: float) -> str:
+        per_node = " ".join(f"{n[:6]}:{s / wall_s:.1f}" for n, s in sorted(self.node_seconds.items()))
+        return (f"{self.video_seconds / wall_s:.1f} video-s/s, {self.failed} failed"
+                + (f"; per node {per_node}" if per_node else ""))
+
+
 class _ExtractActor:
     """One Extractor per actor; ``__call__`` extracts whole shards (one row each) into records."""
 
     def __init__(self, options: dict[str, Any], mirror: str | None, env: dict[str, str], start_us: int,
-                 end_us: int | None, fetch: bool) -> None:
+                 end_us: int | None, fetch: bool, board: Any = None) -> None:
         os.environ.update(env)
         from yt8m.extraction.scheduler import Extractor
 
         self.extractor = Extractor(ExtractOptions(**options), fetch=fetch, mirror=mirror)
         self.start_us, self.end_us = start_us, end_us
+        self.board = board  # a ProgressBoard actor, or None
         try:
             import ray
 
@@ -183,6 +234,14 @@ class _ExtractActor:
             "sidecar": pa.array([r["sidecar"] for r in rows], pa.string()),
         })
 
+    def _post(self, index: int, row: dict[str, Any]) -> None:
+        if self.board is None:
+            return
+        try:
+            self.board.video.remote(self.node, index, row["ok"], row["video_seconds"])
+        except Exception:  # noqa: BLE001 - the board is only for the progress bar
+            log.debug("progress post failed", exc_info=True)
+
     def _shard(self, shard: dict[str, Any]) -> dict[str, Any]:
         """Extract the videos of one shard: its records in input order, and what failed and why."""
         from yt8m.extraction.scheduler import Job
@@ -202,6 +261,21 @@ class _ExtractActor:
             return {"ok": False, "record": b"", "reason": reason.replace(absolute, given[index]),
                     "video_seconds": 0, "seconds": seconds, "notes": []}
 
+        def row(index: int, result: Any) -> dict[str, Any]:
+            if result.error is not None or result.features is None:
+                return failed(index, str(result.error), result.seconds)
+            try:
+                features = result.features
+                notes = list(features.notes) + list(features.aligned_audio()[1])
+                record = features.to_frame_record(ids[index], labels[index]).SerializeToString(
+                    deterministic=True)
+            except Yt8mError as exc:
+                return failed(index, str(exc), result.seconds)
+            except Exception as exc:  # one bad video must not fail the shard
+                return failed(index, f"{given[index]}: {type(exc).__name__}: {exc}", result.seconds)
+            return {"ok": True, "record": record, "reason": "", "video_seconds": features.num_seconds,
+                    "seconds": result.seconds, "notes": notes}
+
         try:
             for result in self.extractor.run(jobs):
                 index = int(result.job.key)  # type: ignore[arg-type]
@@ -210,24 +284,8 @@ class _ExtractActor:
                     os._exit(1)
                 if hold:
                     _hold(hold, self.node)
-                if result.error is not None or result.features is None:
-                    rows[index] = failed(index, str(result.error), result.seconds)
-                    continue
-                try:
-                    features = result.features
-                    notes = list(features.notes) + list(features.aligned_audio()[1])
-                    record = features.to_frame_record(
-                        ids[index], labels[index]).SerializeToString(deterministic=True)
-                except Yt8mError as exc:
-                    rows[index] = failed(index, str(exc), result.seconds)
-                    continue
-                except Exception as exc:  # one bad video must not fail the shard
-                    rows[index] = failed(index, f"{given[index]}: {type(exc).__name__}: {exc}",
-                                         result.seconds)
-                    continue
-                rows[index] = {"ok": True, "record": record, "reason": "",
-                               "video_seconds": features.num_seconds,
-                               "seconds": result.seconds, "notes": notes}
+                rows[index] = row(index, result)
+                self._post(index, rows[index])
         except Exception as exc:  # the models themselves failed (out of memory, ...): say it per video
             log.warning("extraction failed on a shard: %s", exc, exc_info=True)
             for index in indices:
@@ -469,8 +527,10 @@ def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, output: O
                            gpus_per_actor=gpus_per_actor, tasks=len(todo))
         report.actors = actors
         ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = sys.stderr.isatty() if progress is None else progress
+        ctx.enable_progress_bars = False  # yt8m's own bar, below: videos, not blocks
         ctx.print_on_execution_start = False
+        show = sys.stderr.isatty() if progress is None else progress
+        board = ray.remote(num_cpus=0)(ProgressBoard).remote() if show else None
         env = {k: os.environ[k] for k in _FORWARDED_ENV + (CRASH_ONCE_ENV, HOLD_ENV) if k in os.environ}
         ds: ray.data.Dataset = ray.data.from_arrow(_shard_rows(todo, settings)).map_batches(
             _ExtractActor, batch_size=1, batch_format="pyarrow",
@@ -478,7 +538,7 @@ def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, output: O
             # busy actor while others are idle would lengthen the run's tail.
             compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
             fn_constructor_kwargs={"options": options.__dict__.copy(), "mirror": mirror, "env": env,
-                                   "start_us": start_us, "end_us": end_us, "fetch": fetch},
+                                   "start_us": start_us, "end_us": end_us, "fetch": fetch, "board": board},
             num_cpus=cpus_per_actor, num_gpus=gpus_per_actor or None)
         # A local folder is written on the driver's node, so it need not be shared; under Ray Client
         # (ray://) the driver is not on a node, and the folder must be at the same path on every node.
@@ -491,7 +551,7 @@ def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, output: O
             write_args["runtime_env"] = {"env_vars": credentials}
         t0 = time.perf_counter()
         try:
-            ds.write_datasink(sink, ray_remote_args=write_args)
+            _write_with_progress(ray, ds, sink, write_args, board, total=len(video_of), started=t0)
         except Exception as exc:
             cause = _yt8m_cause(exc)
             if cause is not None:
@@ -523,6 +583,43 @@ def _run_shards(ray: Any, todo: list[_Shard], options: ExtractOptions, output: O
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def _write_with_progress(ray: Any, ds: Any, sink: Any, write_args: dict[str, Any], board: Any, *, total: int,
+                         started: float) -> None:
+    """Run the write; with a ``board``, show a bar of the videos it reports meanwhile (stderr)."""
+    if board is None:
+        ds.write_datasink(sink, ray_remote_args=write_args)
+        return
+    import threading
+
+    from tqdm import tqdm
+
+    raised: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            ds.write_datasink(sink, ray_remote_args=write_args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            raised.append(exc)
+
+    writer = threading.Thread(target=write, name="yt8m-ray-write", daemon=True)
+    writer.start()
+    live = _LiveCounts()
+    with tqdm(total=total, unit="video", desc="extract (ray)", dynamic_ncols=True, file=sys.stderr) as bar:
+        running = True
+        while running:
+            writer.join(0.5)
+            running = writer.is_alive()  # once more after the end: the last posts
+            try:
+                live.add(ray.get(board.take.remote(), timeout=10))
+            except Exception:  # noqa: BLE001 - the bar lags; the run goes on
+                log.debug("progress board unreachable", exc_info=True)
+            bar.n = live.done + live.failed
+            bar.set_postfix_str(live.postfix(max(time.perf_counter() - started, 1e-9)), refresh=False)
+            bar.refresh()
+    if raised:
+        raise raised[0]
 
 
 def run_ray_cli(inputs: Iterable[Path], *, output: str | Path | None, options: ExtractOptions,
