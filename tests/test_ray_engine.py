@@ -491,3 +491,16 @@ def test_a_lost_node_is_replaced_and_the_run_loses_and_duplicates_nothing(
     assert len(ids) == len(set(ids)) == 5
     _assert_same_shards(out, local_shards)
     assert not list(out.rglob("*.part"))
+
+
+@needs_ray
+def test_a_ray_run_into_a_folder_another_run_writes_is_refused(media, tmp_path) -> None:
+    """The local engine's lock holds for the Ray engine too: no two runs mix their shards."""
+    from yt8m.extraction.output_lock import output_lock
+    from yt8m.extraction.ray_engine import collect_ray_inputs, run_ray
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with output_lock(out), pytest.raises(InputError, match="another yt8m run is writing into this folder"):
+        run_ray(collect_ray_inputs([media["h264_aac"]]), ExtractOptions(), out, fetch=False, progress=False)
+    assert not list(out.glob("*.tfrecord"))

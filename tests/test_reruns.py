@@ -21,7 +21,8 @@ import media_factory as mf
 import pytest
 
 from yt8m.extraction import Job
-from yt8m.extraction.batch import LOCK_FILE, MANIFEST_FILE, output_lock, run_batch
+from yt8m.extraction.batch import MANIFEST_FILE, run_batch
+from yt8m.extraction.output_lock import LOCK_FILE, output_lock
 from yt8m.extraction.inputs import PARTS_DIR, assign_ids, collect_inputs
 from yt8m.formats.tfrecord import encode_record, read_records
 from yt8m.formats.yt8m_records import parse_record

@@ -39,13 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from yt8m._files import atomic_write, write_bytes_atomic
 from yt8m.errors import InputError
 from yt8m.extraction.identity import file_identity, is_key, work_key
 from yt8m.extraction.inputs import PARTS_DIR, OutputFormat, VideoInput
+from yt8m.extraction.output_lock import output_lock
 from yt8m.extraction.scheduler import Extractor, Job, Result
 from yt8m.formats.mediasequence import write_message
 from yt8m.formats.tfrecord import TFRecordWriter, read_records
@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 
 FAILURES_FILE = "failures.csv"
 MANIFEST_FILE = ".yt8m-manifest.jsonl"
-LOCK_FILE = ".yt8m.lock"
 _PREFIX_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*")
 
 
@@ -209,21 +208,6 @@ def prepare_output(out: Path, *, single_file: bool, videos: int, fmt: str) -> No
     except OSError as exc:
         where = exc.filename or folder
         raise InputError(f"{where}: cannot write outputs here ({exc.strerror or exc})") from None
-
-
-@contextlib.contextmanager
-def output_lock(folder: Path) -> Iterator[None]:
-    """Hold the folder's lock for the run; a second run into the same folder is refused."""
-    lock = FileLock(str(folder / LOCK_FILE), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise InputError(f"{folder}: another yt8m run is writing into this folder; wait for it to end or "
-                         f"choose another output") from None
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def run_batch(

@@ -26,6 +26,7 @@ engine's, file for file:
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import logging
@@ -41,6 +42,7 @@ from yt8m.errors import InputError, Yt8mError
 from yt8m.extraction.identity import file_identity
 from yt8m.extraction.inputs import IdFrom, VideoInput, assign_ids, collect_inputs
 from yt8m.extraction.options import ExtractOptions
+from yt8m.extraction.output_lock import output_lock
 from yt8m.extraction.ray_output import (FAILURES_FILE, SIDECAR_DIR, OutputDir, credential_env, sidecar_name,
                                         write_failures)
 
@@ -449,39 +451,43 @@ def run_ray(
         cpus_per_actor = options.workers
     output = OutputDir(out)
     output.prepare((SIDECAR_DIR,))
-    sizes = output.sizes()  # one listing, not a request per shard (an object store's folder)
-    for stale in fnmatch.filter(sizes, f".{shard_prefix}-*.tfrecord.*.part"):
-        output.delete(stale)  # unfinished writes of a killed run
-    for stale in fnmatch.filter(output.list(SIDECAR_DIR), ".*.part"):
-        output.delete(f"{SIDECAR_DIR}/{stale}")
-    start_us = round(start_s * 1e6)
-    end_us = None if end_s is None else round(end_s * 1e6)
-    settings = _settings(options, start_us, end_us)
-    count = (len(videos) + shard_size - 1) // shard_size
-    shards = [_Shard(k, f"{shard_prefix}-{k:05d}-of-{count:05d}.tfrecord",
-                     videos[k * shard_size:(k + 1) * shard_size]) for k in range(count)]
-    report = RayReport()
-    failures: dict[str, str] = {}
-    todo: list[_Shard] = []
-    for shard in shards:
-        shard.identity = _members(shard.members)
-        done = None if overwrite else _finished_shard(output, shard, settings, sizes)
-        if done is None:
-            todo.append(shard)
-            continue
-        report.shards_skipped += 1
-        report.skipped += [v.path for v in shard.members]
-        for p, r in done.get("failures", []):
-            failures[p] = r
-            report.failed_earlier.append((Path(p), r))
-    if todo:
-        _run_shards(ray, todo, options, output, settings, report, failures, address=address, mirror=mirror,
-                    fetch=fetch, actors=actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor,
-                    progress=progress, start_us=start_us, end_us=end_us, on_failure=on_failure)
-    else:
-        write_failures(output, failures)
-    report.elapsed_s = time.perf_counter() - started
-    return report
+    # A local folder is locked as the local engine locks it (and against it); an object store
+    # has no such lock: one run at a time there is the user's to keep.
+    with contextlib.nullcontext() if output.url else output_lock(output.local_path()):
+        sizes = output.sizes()  # one listing, not a request per shard (an object store's folder)
+        for stale in fnmatch.filter(sizes, f".{shard_prefix}-*.tfrecord.*.part"):
+            output.delete(stale)  # unfinished writes of a killed run
+        for stale in fnmatch.filter(output.list(SIDECAR_DIR), ".*.part"):
+            output.delete(f"{SIDECAR_DIR}/{stale}")
+        start_us = round(start_s * 1e6)
+        end_us = None if end_s is None else round(end_s * 1e6)
+        settings = _settings(options, start_us, end_us)
+        count = (len(videos) + shard_size - 1) // shard_size
+        shards = [_Shard(k, f"{shard_prefix}-{k:05d}-of-{count:05d}.tfrecord",
+                         videos[k * shard_size:(k + 1) * shard_size]) for k in range(count)]
+        report = RayReport()
+        failures: dict[str, str] = {}
+        todo: list[_Shard] = []
+        for shard in shards:
+            shard.identity = _members(shard.members)
+            done = None if overwrite else _finished_shard(output, shard, settings, sizes)
+            if done is None:
+                todo.append(shard)
+                continue
+            report.shards_skipped += 1
+            report.skipped += [v.path for v in shard.members]
+            for p, r in done.get("failures", []):
+                failures[p] = r
+                report.failed_earlier.append((Path(p), r))
+        if todo:
+            _run_shards(ray, todo, options, output, settings, report, failures, address=address,
+                        mirror=mirror, fetch=fetch, actors=actors, cpus_per_actor=cpus_per_actor,
+                        gpus_per_actor=gpus_per_actor, progress=progress, start_us=start_us, end_us=end_us,
+                        on_failure=on_failure)
+        else:
+            write_failures(output, failures)
+        report.elapsed_s = time.perf_counter() - started
+        return report
 
 
 def _shard_rows(todo: list[_Shard], settings: dict[str, Any]) -> list[Any]:
