@@ -40,3 +40,17 @@ def l2_regularization(tensors: Iterable[Tensor], l2_penalty: float) -> Tensor:
     if not terms:
         return torch.zeros(())
     return l2_penalty * torch.stack(terms).sum() / 2
+
+
+@torch.no_grad()
+def add_l2_gradient(tensors: Iterable[Tensor], l2_penalty: float) -> None:
+    """Add the gradient of :func:`l2_regularization`, ``l2_penalty * w``, to each tensor's ``.grad``.
+
+    The same as back-propagating the term, without autograd recording a square, a sum
+    and their backward over every regularized weight each step. Tensors without a
+    gradient are left alone.
+    """
+    pairs = [(t.grad, t) for t in tensors if t.grad is not None]
+    if pairs and l2_penalty:
+        grads, weights = zip(*pairs, strict=True)
+        torch._foreach_add_(list(grads), list(weights), alpha=l2_penalty)

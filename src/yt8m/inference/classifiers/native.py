@@ -50,6 +50,7 @@ from torch import Tensor, nn
 
 from yt8m.errors import InputError
 from yt8m.inference.classifiers.base import FEATURE_SIZE, Classifier, InputLevel, check_batch, check_spans
+from yt8m.inference.classifiers.matmul import matmul
 
 Family = Literal["logistic", "moe", "frame_logistic", "dbof", "lstm", "gated_netvlad", "nextvlad"]
 InputFeatures = Literal["rgb", "audio", "rgb,audio"]
@@ -94,7 +95,7 @@ class Dense(nn.Module):
         self.biases = _zeros(out_features) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        y = x @ self.weights
+        y = matmul(x, self.weights)
         return y + self.biases if self.biases is not None else y
 
 
@@ -184,7 +185,7 @@ class GatedMoeHead(MoeHead):
 
     def forward(self, x: Tensor) -> Tensor:
         p = super().forward(x)
-        return p * torch.sigmoid(self.gating_prob_bn(p @ self.gating_prob_weights))
+        return p * torch.sigmoid(self.gating_prob_bn(matmul(p, self.gating_prob_weights)))
 
 
 def video_classifier(kind: VideoClassifier, in_features: int, num_classes: int, *, num_mixtures: int,
@@ -406,7 +407,7 @@ class DbofModel(NativeModel):
         x = l2_normalize(x)
         if self.add_batch_norm:
             x = self.input_bn(x)
-        activation = x @ self.cluster_weights
+        activation = matmul(x, self.cluster_weights)
         activation = self.cluster_bn(activation) if self.add_batch_norm else activation + self.cluster_biases
         return torch.clamp(activation, 0.0, 6.0)  # relu6
 
@@ -419,7 +420,7 @@ class DbofModel(NativeModel):
                 pooled = encoded.masked_fill(~mask[..., None], -math.inf).amax(1)
         else:
             pooled = _masked_mean(encoded, num_frames)
-        activation = pooled @ self.hidden1_weights
+        activation = matmul(pooled, self.hidden1_weights)
         activation = self.hidden1_bn(activation) if self.add_batch_norm else activation + self.hidden1_biases
         return self.classifier(torch.clamp(activation, 0.0, 6.0))
 
@@ -436,7 +437,7 @@ class BasicLstmCell(nn.Module):
         self.bias = _zeros(4 * units)
 
     def forward(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        i, j, f, o = (torch.cat([x, h], 1) @ self.kernel + self.bias).chunk(4, dim=1)
+        i, j, f, o = (matmul(torch.cat([x, h], 1), self.kernel) + self.bias).chunk(4, dim=1)
         new_c = c * torch.sigmoid(f + LSTM_FORGET_BIAS) + torch.sigmoid(i) * torch.tanh(j)
         return torch.tanh(new_c) * torch.sigmoid(o), new_c
 
@@ -510,7 +511,7 @@ class NetVlad(nn.Module):
 
     def assign(self, x: Tensor) -> Tensor:
         """Soft assignments [..., clusters] of frames [..., features]."""
-        return torch.softmax(self.cluster_bn(x @ self.cluster_weights), dim=-1)
+        return torch.softmax(self.cluster_bn(matmul(x, self.cluster_weights)), dim=-1)
 
     def pool(self, x: Tensor, assignments: Tensor) -> Tensor:
         """VLAD [batch, features * clusters] of frames [batch, T, F] and (masked) assignments
@@ -584,12 +585,12 @@ class GatedNetVladModel(NativeModel):
         assignments = _masked_assignments(encoded[..., f:], num_frames)
         vlad = torch.cat([self.video_VLAD.pool(encoded[..., :self.rgb_size], assignments[..., :k]),
                           self.audio_VLAD.pool(encoded[..., self.rgb_size:f], assignments[..., k:])], -1)
-        activation = vlad @ self.hidden1_weights
+        activation = matmul(vlad, self.hidden1_weights)
         if self.relu:
             activation = torch.clamp(self.hidden1_bn(activation), 0.0, 6.0)
         else:
             activation = activation + self.hidden1_biases
-        gates = torch.sigmoid(self.gating_bn(activation @ self.gating_weights_2))
+        gates = torch.sigmoid(self.gating_bn(matmul(activation, self.gating_weights_2)))
         return self.classifier(activation * gates)
 
 
@@ -629,7 +630,7 @@ class NeXtVlad(nn.Module):
         """Per frame: the expanded features and the attention-weighted assignments of each group."""
         wide = self.fully_connected(x)
         attention = torch.sigmoid(self.fully_connected_1(wide))  # [..., groups]
-        logits = self.cluster_bn(wide @ self.cluster_weights)
+        logits = self.cluster_bn(matmul(wide, self.cluster_weights))
         assignments = torch.softmax(logits.reshape(*x.shape[:-1], self.groups, self.cluster_size), dim=-1)
         weighted = assignments * attention[..., None]
         return torch.cat([wide, weighted.reshape(*x.shape[:-1], -1)], -1)
@@ -704,9 +705,9 @@ class NeXtVladModel(NativeModel):
         split = self.video_VLAD.encoded_size
         vlad = torch.cat([self.video_VLAD.pool(encoded[..., :split], num_frames),
                           self.audio_VLAD.pool(encoded[..., split:], num_frames)], -1)
-        activation = self.hidden1_bn(self.dropout(vlad) @ self.hidden1_weights)
-        gates = torch.relu(self.gating_bn(activation @ self.gating_weights_1))
-        return self.classifier(activation * torch.sigmoid(gates @ self.gating_weights_2))
+        activation = self.hidden1_bn(matmul(self.dropout(vlad), self.hidden1_weights))
+        gates = torch.relu(self.gating_bn(matmul(activation, self.gating_weights_1)))
+        return self.classifier(activation * torch.sigmoid(matmul(gates, self.gating_weights_2)))
 
 
 FAMILIES: dict[str, type[NativeModel]] = {
