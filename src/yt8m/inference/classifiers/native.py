@@ -50,7 +50,7 @@ from torch import Tensor, nn
 
 from yt8m.errors import InputError
 from yt8m.inference.classifiers.base import FEATURE_SIZE, Classifier, InputLevel, check_batch, check_spans
-from yt8m.inference.classifiers.matmul import matmul
+from yt8m.inference.classifiers.training_ops import matmul, moe_mixture
 
 Family = Literal["logistic", "moe", "frame_logistic", "dbof", "lstm", "gated_netvlad", "nextvlad"]
 InputFeatures = Literal["rgb", "audio", "rgb,audio"]
@@ -160,10 +160,7 @@ class MoeHead(nn.Module):
         self.experts = Dense(in_features, num_classes * num_mixtures, bias=True, generator=generator)
 
     def forward(self, x: Tensor) -> Tensor:
-        m = self.num_mixtures
-        gating = torch.softmax(self.gates(x).reshape(-1, m + 1), dim=1)  # (batch * classes) x (m + 1)
-        experts = torch.sigmoid(self.experts(x).reshape(-1, m))  # (batch * classes) x m
-        return (gating[:, :m] * experts).sum(1).reshape(-1, self.num_classes)
+        return moe_mixture(self.gates(x), self.experts(x), self.num_mixtures).reshape(-1, self.num_classes)
 
     def regularized_weights(self) -> list[Tensor]:
         """The tensors the starter code gives ``slim.l2_regularizer(l2_penalty)`` (weights, not biases)."""
