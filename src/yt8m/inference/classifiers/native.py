@@ -434,7 +434,16 @@ class BasicLstmCell(nn.Module):
         self.bias = _zeros(4 * units)
 
     def forward(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        i, j, f, o = (matmul(torch.cat([x, h], 1), self.kernel) + self.bias).chunk(4, dim=1)
+        """One step: ``[x, h] @ kernel + bias`` split into gates i, j, f, o; the new h and c."""
+        return self.step(self.project(x), h, c)
+
+    def project(self, x: Tensor) -> Tensor:
+        """The inputs' part of the gates, ``x @ kernel[:in] + bias``, for any number of steps at once."""
+        return matmul(x, self.kernel[:-self.units]) + self.bias
+
+    def step(self, projected: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        """One step from the projected input (:meth:`project`): the new h and c."""
+        i, j, f, o = (projected + matmul(h, self.kernel[-self.units:])).chunk(4, dim=1)
         new_c = c * torch.sigmoid(f + LSTM_FORGET_BIAS) + torch.sigmoid(i) * torch.tanh(j)
         return torch.tanh(new_c) * torch.sigmoid(o), new_c
 
@@ -461,19 +470,28 @@ class LstmModel(NativeModel):
                                            generator=g)
 
     def head(self, encoded: Tensor, num_frames: Tensor) -> Tensor:
+        """``dynamic_rnn`` of the stacked cells, layer by layer, each layer's input projection of every
+        step in one product; a video's state is copied through once its frames end."""
         batch, frames = encoded.shape[:2]
-        states = [(encoded.new_zeros(batch, cell.units), encoded.new_zeros(batch, cell.units))
-                  for cell in self.cells]
-        steps = int(num_frames.max()) if batch else 0
-        for t in range(min(frames, steps)):
-            alive = (t < num_frames)[:, None]  # dynamic_rnn copies the state through past the end
-            x = encoded[:, t]
-            for k, cell in enumerate(self.cells):
-                h, c = states[k]
-                new_h, new_c = cell(x, h, c)
-                states[k] = (torch.where(alive, new_h, h), torch.where(alive, new_c, c))
-                x = new_h
-        return self.classifier(states[-1][0])
+        steps = min(frames, int(num_frames.max())) if batch else 0
+        running = min(steps, int(num_frames.min())) if batch else 0  # steps where no video has ended
+        inputs = encoded[:, :steps]
+        if steps == 0:  # no frames: every state stays zero
+            return self.classifier(encoded.new_zeros(batch, self.cells[-1].units))
+        for cell in self.cells:
+            projected = cell.project(inputs)
+            h = c = encoded.new_zeros(batch, cell.units)
+            outputs = []
+            for t in range(steps):
+                new_h, new_c = cell.step(projected[:, t], h, c)
+                outputs.append(new_h)  # the next layer takes new_h, as MultiRNNCell passes it up
+                if t < running:
+                    h, c = new_h, new_c
+                else:
+                    alive = (t < num_frames)[:, None]
+                    h, c = torch.where(alive, new_h, h), torch.where(alive, new_c, c)
+            inputs = torch.stack(outputs, 1)
+        return self.classifier(h)
 
 
 def _masked_assignments(assignments: Tensor, num_frames: Tensor) -> Tensor:
