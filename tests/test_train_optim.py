@@ -1,4 +1,5 @@
-"""``TFAdam`` (fused kernel and foreach fallback) and ``add_l2_gradient`` against their definitions."""
+"""``TFAdam`` (fused kernel and foreach fallback), ``add_l2_gradient`` and the loss's gradient path
+against their definitions."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from yt8m.train import optim
-from yt8m.train.loss import add_l2_gradient, l2_regularization
+from yt8m.train.loss import add_l2_gradient, cross_entropy_loss, l2_regularization
 
 STEPS = 4
 
@@ -58,3 +59,22 @@ def test_add_l2_gradient_is_the_gradient_of_l2_regularization() -> None:
     add_l2_gradient([*weights, torch.zeros(3, requires_grad=True)], 0.25)  # no .grad: left alone
     for w, e in zip(weights, expected, strict=True):
         torch.testing.assert_close(w.grad, e + 1)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_gradient_path_equals_autograd_of_the_formula(weighted) -> None:
+    """The loss and its gradient while training equal autograd of the starter code's formula."""
+    g = torch.Generator().manual_seed(4)
+    p = torch.rand(5, 7, generator=g)
+    p[0, :2] = torch.tensor([0.0, 1.0])
+    y = (torch.rand(5, 7, generator=g) < 0.4).float()
+    w = (torch.rand(5, 7, generator=g) < 0.5).float() if weighted else None
+    ours = p.clone().requires_grad_(True)
+    loss = cross_entropy_loss(ours, y, w)
+    loss.backward()
+    plain = p.clone().requires_grad_(True)
+    terms = -(y * torch.log(plain + 1e-5) + (1 - y) * torch.log(1 - plain + 1e-5))
+    expected = (terms * w if w is not None else terms).sum(1).mean()
+    expected.backward()
+    torch.testing.assert_close(loss, expected, rtol=1e-6, atol=0)
+    torch.testing.assert_close(ours.grad, plain.grad, rtol=1e-6, atol=1e-7)

@@ -16,6 +16,7 @@ over classes and averaged over the batch. ``train.py`` adds
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -24,13 +25,44 @@ from torch import Tensor
 EPSILON = 1e-5
 
 
+class _CrossEntropy(torch.autograd.Function):
+    """The loss below with its gradient written out: the same float32 operations in the forward
+    pass, done in place, and ``d/dp = ((1 - y) / (1 - p + eps) - y / (p + eps)) * w / batch``."""
+
+    @staticmethod
+    def forward(ctx: Any, p: Tensor, y: Tensor, weights: Tensor | None) -> Tensor:  # type: ignore[override]
+        positive = p + EPSILON
+        negative = (1 - p).add_(EPSILON)
+        complement = 1 - y
+        loss = torch.log(positive).mul_(y).add_(torch.log(negative).mul_(complement)).neg_()
+        if weights is not None:
+            loss.mul_(weights)
+        ctx.save_for_backward(positive, negative, y, complement, weights)
+        return loss.sum(1).mean()
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+        positive, negative, y, complement, weights = ctx.saved_tensors
+        grad_p = torch.div(complement, negative).sub_(torch.div(y, positive))
+        scale = grad / positive.shape[0]
+        return (grad_p.mul_(scale) if weights is None else grad_p.mul_(weights).mul_(scale)), None, None
+
+
 def cross_entropy_loss(predictions: Tensor, labels: Tensor, label_weights: Tensor | None = None) -> Tensor:
-    """``CrossEntropyLoss.calculate_loss`` of probabilities and 0/1 labels [batch, classes], in float32."""
+    """``CrossEntropyLoss.calculate_loss`` of probabilities and 0/1 labels [batch, classes], in float32.
+
+    While autograd records, the gradient is computed directly (:class:`_CrossEntropy`:
+    a third fewer passes over the [batch, classes] arrays, no autograd graph of ten operations).
+    """
     p = predictions.float()
     y = labels.float()
+    w = label_weights.float() if label_weights is not None else None
+    constant = not y.requires_grad and (w is None or not w.requires_grad)
+    if torch.is_grad_enabled() and p.requires_grad and constant:
+        return _CrossEntropy.apply(p, y, w)
     loss = -(y * torch.log(p + EPSILON) + (1 - y) * torch.log(1 - p + EPSILON))
-    if label_weights is not None:
-        loss = loss * label_weights
+    if w is not None:
+        loss = loss * w
     return loss.sum(1).mean()
 
 
