@@ -68,8 +68,17 @@ INPUT_COLUMNS = {"rgb": (0, RGB_SIZE), "audio": (RGB_SIZE, FEATURE_SIZE)}
 
 
 def l2_normalize(x: Tensor) -> Tensor:
-    """``tf.nn.l2_normalize`` over the last axis."""
-    return x * torch.rsqrt(torch.clamp((x * x).sum(-1, keepdim=True), min=L2_EPSILON))
+    """``tf.nn.l2_normalize`` over the last axis.
+
+    While training, rows that need no gradient (the input frames) take their sum of squares
+    as the square of ``vector_norm`` (one pass over them, no [..., D] temporary; equal to
+    the sum of squares within float32 rounding).
+    """
+    if torch.is_grad_enabled() and not x.requires_grad and x.device.type == "cpu" and x.numel():
+        squares = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_()
+    else:
+        squares = (x * x).sum(-1, keepdim=True)
+    return x * torch.rsqrt(torch.clamp(squares, min=L2_EPSILON))
 
 
 def valid_mask(num_frames: Tensor, frames: int) -> Tensor:
@@ -297,8 +306,17 @@ def sample_random_sequence(x: Tensor, num_frames: Tensor, samples: int) -> tuple
 
 
 def _masked_mean(x: Tensor, num_frames: Tensor) -> Tensor:
+    """The mean of each video's valid rows [batch, frames, D] -> [batch, D].
+
+    While training (autograd on, CPU) the masked sum is one batched product ``mask @ x``,
+    which reads the rows once instead of writing a masked copy and summing it.
+    """
     mask = valid_mask(num_frames, x.shape[1]).to(x.dtype)
-    return (x * mask[..., None]).sum(1) / num_frames.to(x.dtype)[:, None]
+    if torch.is_grad_enabled() and x.device.type == "cpu" and x.numel():
+        total = torch.bmm(mask[:, None, :], x)[:, 0]
+    else:
+        total = (x * mask[..., None]).sum(1)
+    return total / num_frames.to(x.dtype)[:, None]
 
 
 class VideoLevelModel(NativeModel):
