@@ -308,11 +308,12 @@ def sample_random_sequence(x: Tensor, num_frames: Tensor, samples: int) -> tuple
 def _masked_mean(x: Tensor, num_frames: Tensor) -> Tensor:
     """The mean of each video's valid rows [batch, frames, D] -> [batch, D].
 
-    While training (autograd on, CPU) the masked sum is one batched product ``mask @ x``,
-    which reads the rows once instead of writing a masked copy and summing it.
+    While training (autograd on, CPU, no autocast) the masked sum is one batched product
+    ``mask @ x``, which reads the rows once instead of writing a masked copy and summing it.
     """
     mask = valid_mask(num_frames, x.shape[1]).to(x.dtype)
-    if torch.is_grad_enabled() and x.device.type == "cpu" and x.numel():
+    if (torch.is_grad_enabled() and x.device.type == "cpu" and x.numel()
+            and not torch.is_autocast_enabled("cpu")):
         total = torch.bmm(mask[:, None, :], x)[:, 0]
     else:
         total = (x * mask[..., None]).sum(1)
