@@ -61,8 +61,8 @@ def test_add_l2_gradient_is_the_gradient_of_l2_regularization() -> None:
         torch.testing.assert_close(w.grad, e + 1)
 
 
-@pytest.mark.parametrize("weighted", [False, True])
-def test_cross_entropy_gradient_path_equals_autograd_of_the_formula(weighted) -> None:
+@pytest.mark.parametrize(("weighted", "binary"), [(False, False), (True, False), (False, True), (True, True)])
+def test_cross_entropy_gradient_path_equals_autograd_of_the_formula(weighted, binary) -> None:
     """The loss and its gradient while training equal autograd of the starter code's formula."""
     g = torch.Generator().manual_seed(4)
     p = torch.rand(5, 7, generator=g)
@@ -70,7 +70,7 @@ def test_cross_entropy_gradient_path_equals_autograd_of_the_formula(weighted) ->
     y = (torch.rand(5, 7, generator=g) < 0.4).float()
     w = (torch.rand(5, 7, generator=g) < 0.5).float() if weighted else None
     ours = p.clone().requires_grad_(True)
-    loss = cross_entropy_loss(ours, y, w)
+    loss = cross_entropy_loss(ours, y, w, binary_labels=binary)
     loss.backward()
     plain = p.clone().requires_grad_(True)
     terms = -(y * torch.log(plain + 1e-5) + (1 - y) * torch.log(1 - plain + 1e-5))

@@ -706,7 +706,10 @@ def _train(options: TrainOptions, group: _Distributed, device: torch.device) -> 
                     group_["lr"] = learning_rate(options, step)
                 with _autocast(device, options.precision):
                     predictions = step_model(batch.features, batch.num_frames)
-                label_loss = cross_entropy_loss(predictions, batch.labels, batch.label_weights)
+                # Video-label batches hold labels of exactly 0 and 1 (Collate); rated segments' scores
+                # come from the records, so they take the general formula.
+                label_loss = cross_entropy_loss(predictions, batch.labels, batch.label_weights,
+                                                binary_labels=batch.label_weights is None)
                 objective = label_loss
                 if group.enabled and len(batch) * group.world_size != step_examples:
                     # DDP averages the processes' gradients; weigh each by its share of the step's examples.
