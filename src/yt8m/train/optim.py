@@ -5,6 +5,12 @@ TensorFlow's Adam differs from ``torch.optim.Adam`` in where epsilon goes: with
 ``w -= lr_t * m / (sqrt(v) + epsilon)`` (the "epsilon hat" of Kingma and Ba, section 2),
 where torch divides by ``sqrt(v) / sqrt(1 - beta2^t) + epsilon``. With gradients much
 smaller than one the two drift apart early in training, so this is the one used.
+
+The two are the same update when torch's epsilon is ``epsilon / sqrt(1 - beta2^t)``:
+``lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + epsilon / sqrt(1 - beta2^t))
+= lr_t * m / (sqrt(v) + epsilon)``. So each step calls PyTorch's fused Adam kernel
+(``torch._fused_adam_``: one pass over each tensor, no temporaries) with that epsilon;
+where the kernel is missing, the same update runs as ``torch._foreach_*`` operations.
 """
 
 from __future__ import annotations
@@ -14,6 +20,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
+
+#: PyTorch's fused Adam kernel, or None in a PyTorch without it (used on CPU only: its CUDA path
+#: was not run here).
+_FUSED_ADAM: Any = getattr(torch, "_fused_adam_", None)
 
 
 class TFAdam(torch.optim.Optimizer):
@@ -48,6 +58,13 @@ class TFAdam(torch.optim.Optimizer):
             if not params:
                 continue
             assert step is not None
+            if _FUSED_ADAM is not None and all(p.device.type == "cpu" for p in params):
+                # torch's Adam with epsilon / sqrt(1 - beta2^t) is TensorFlow's (module docstring).
+                steps = [torch.tensor(float(step), device=p.device) for p in params]
+                _FUSED_ADAM(params, grads, ms, vs, [], steps, lr=group["lr"], beta1=beta1, beta2=beta2,
+                            weight_decay=0.0, eps=group["eps"] / math.sqrt(1 - beta2 ** step),
+                            amsgrad=False, maximize=False)
+                continue
             lr_t = group["lr"] * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
             torch._foreach_lerp_(ms, grads, 1 - beta1)  # m = beta1 m + (1 - beta1) g
             torch._foreach_mul_(vs, beta2)

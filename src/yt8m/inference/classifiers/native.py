@@ -50,6 +50,7 @@ from torch import Tensor, nn
 
 from yt8m.errors import InputError
 from yt8m.inference.classifiers.base import FEATURE_SIZE, Classifier, InputLevel, check_batch, check_spans
+from yt8m.inference.classifiers.training_ops import matmul, moe_mixture
 
 Family = Literal["logistic", "moe", "frame_logistic", "dbof", "lstm", "gated_netvlad", "nextvlad"]
 InputFeatures = Literal["rgb", "audio", "rgb,audio"]
@@ -67,8 +68,17 @@ INPUT_COLUMNS = {"rgb": (0, RGB_SIZE), "audio": (RGB_SIZE, FEATURE_SIZE)}
 
 
 def l2_normalize(x: Tensor) -> Tensor:
-    """``tf.nn.l2_normalize`` over the last axis."""
-    return x * torch.rsqrt(torch.clamp((x * x).sum(-1, keepdim=True), min=L2_EPSILON))
+    """``tf.nn.l2_normalize`` over the last axis.
+
+    While training, rows that need no gradient (the input frames) take their sum of squares
+    as the square of ``vector_norm`` (one pass over them, no [..., D] temporary; equal to
+    the sum of squares within float32 rounding).
+    """
+    if torch.is_grad_enabled() and not x.requires_grad and x.device.type == "cpu" and x.numel():
+        squares = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_()
+    else:
+        squares = (x * x).sum(-1, keepdim=True)
+    return x * torch.rsqrt(torch.clamp(squares, min=L2_EPSILON))
 
 
 def valid_mask(num_frames: Tensor, frames: int) -> Tensor:
@@ -94,7 +104,7 @@ class Dense(nn.Module):
         self.biases = _zeros(out_features) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        y = x @ self.weights
+        y = matmul(x, self.weights)
         return y + self.biases if self.biases is not None else y
 
 
@@ -159,10 +169,7 @@ class MoeHead(nn.Module):
         self.experts = Dense(in_features, num_classes * num_mixtures, bias=True, generator=generator)
 
     def forward(self, x: Tensor) -> Tensor:
-        m = self.num_mixtures
-        gating = torch.softmax(self.gates(x).reshape(-1, m + 1), dim=1)  # (batch * classes) x (m + 1)
-        experts = torch.sigmoid(self.experts(x).reshape(-1, m))  # (batch * classes) x m
-        return (gating[:, :m] * experts).sum(1).reshape(-1, self.num_classes)
+        return moe_mixture(self.gates(x), self.experts(x), self.num_mixtures).reshape(-1, self.num_classes)
 
     def regularized_weights(self) -> list[Tensor]:
         """The tensors the starter code gives ``slim.l2_regularizer(l2_penalty)`` (weights, not biases)."""
@@ -184,7 +191,7 @@ class GatedMoeHead(MoeHead):
 
     def forward(self, x: Tensor) -> Tensor:
         p = super().forward(x)
-        return p * torch.sigmoid(self.gating_prob_bn(p @ self.gating_prob_weights))
+        return p * torch.sigmoid(self.gating_prob_bn(matmul(p, self.gating_prob_weights)))
 
 
 def video_classifier(kind: VideoClassifier, in_features: int, num_classes: int, *, num_mixtures: int,
@@ -299,8 +306,18 @@ def sample_random_sequence(x: Tensor, num_frames: Tensor, samples: int) -> tuple
 
 
 def _masked_mean(x: Tensor, num_frames: Tensor) -> Tensor:
+    """The mean of each video's valid rows [batch, frames, D] -> [batch, D].
+
+    While training (autograd on, CPU, no autocast) the masked sum is one batched product
+    ``mask @ x``, which reads the rows once instead of writing a masked copy and summing it.
+    """
     mask = valid_mask(num_frames, x.shape[1]).to(x.dtype)
-    return (x * mask[..., None]).sum(1) / num_frames.to(x.dtype)[:, None]
+    if (torch.is_grad_enabled() and x.device.type == "cpu" and x.numel()
+            and not torch.is_autocast_enabled("cpu")):
+        total = torch.bmm(mask[:, None, :], x)[:, 0]
+    else:
+        total = (x * mask[..., None]).sum(1)
+    return total / num_frames.to(x.dtype)[:, None]
 
 
 class VideoLevelModel(NativeModel):
@@ -406,7 +423,7 @@ class DbofModel(NativeModel):
         x = l2_normalize(x)
         if self.add_batch_norm:
             x = self.input_bn(x)
-        activation = x @ self.cluster_weights
+        activation = matmul(x, self.cluster_weights)
         activation = self.cluster_bn(activation) if self.add_batch_norm else activation + self.cluster_biases
         return torch.clamp(activation, 0.0, 6.0)  # relu6
 
@@ -419,7 +436,7 @@ class DbofModel(NativeModel):
                 pooled = encoded.masked_fill(~mask[..., None], -math.inf).amax(1)
         else:
             pooled = _masked_mean(encoded, num_frames)
-        activation = pooled @ self.hidden1_weights
+        activation = matmul(pooled, self.hidden1_weights)
         activation = self.hidden1_bn(activation) if self.add_batch_norm else activation + self.hidden1_biases
         return self.classifier(torch.clamp(activation, 0.0, 6.0))
 
@@ -436,7 +453,16 @@ class BasicLstmCell(nn.Module):
         self.bias = _zeros(4 * units)
 
     def forward(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        i, j, f, o = (torch.cat([x, h], 1) @ self.kernel + self.bias).chunk(4, dim=1)
+        """One step: ``[x, h] @ kernel + bias`` split into gates i, j, f, o; the new h and c."""
+        return self.step(self.project(x), h, c)
+
+    def project(self, x: Tensor) -> Tensor:
+        """The inputs' part of the gates, ``x @ kernel[:in] + bias``, for any number of steps at once."""
+        return matmul(x, self.kernel[:-self.units]) + self.bias
+
+    def step(self, projected: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        """One step from the projected input (:meth:`project`): the new h and c."""
+        i, j, f, o = (projected + matmul(h, self.kernel[-self.units:])).chunk(4, dim=1)
         new_c = c * torch.sigmoid(f + LSTM_FORGET_BIAS) + torch.sigmoid(i) * torch.tanh(j)
         return torch.tanh(new_c) * torch.sigmoid(o), new_c
 
@@ -463,19 +489,28 @@ class LstmModel(NativeModel):
                                            generator=g)
 
     def head(self, encoded: Tensor, num_frames: Tensor) -> Tensor:
+        """``dynamic_rnn`` of the stacked cells, layer by layer, each layer's input projection of every
+        step in one product; a video's state is copied through once its frames end."""
         batch, frames = encoded.shape[:2]
-        states = [(encoded.new_zeros(batch, cell.units), encoded.new_zeros(batch, cell.units))
-                  for cell in self.cells]
-        steps = int(num_frames.max()) if batch else 0
-        for t in range(min(frames, steps)):
-            alive = (t < num_frames)[:, None]  # dynamic_rnn copies the state through past the end
-            x = encoded[:, t]
-            for k, cell in enumerate(self.cells):
-                h, c = states[k]
-                new_h, new_c = cell(x, h, c)
-                states[k] = (torch.where(alive, new_h, h), torch.where(alive, new_c, c))
-                x = new_h
-        return self.classifier(states[-1][0])
+        steps = min(frames, int(num_frames.max())) if batch else 0
+        running = min(steps, int(num_frames.min())) if batch else 0  # steps where no video has ended
+        inputs = encoded[:, :steps]
+        if steps == 0:  # no frames: every state stays zero
+            return self.classifier(encoded.new_zeros(batch, self.cells[-1].units))
+        for cell in self.cells:
+            projected = cell.project(inputs)
+            h = c = encoded.new_zeros(batch, cell.units)
+            outputs = []
+            for t in range(steps):
+                new_h, new_c = cell.step(projected[:, t], h, c)
+                outputs.append(new_h)  # the next layer takes new_h, as MultiRNNCell passes it up
+                if t < running:
+                    h, c = new_h, new_c
+                else:
+                    alive = (t < num_frames)[:, None]
+                    h, c = torch.where(alive, new_h, h), torch.where(alive, new_c, c)
+            inputs = torch.stack(outputs, 1)
+        return self.classifier(h)
 
 
 def _masked_assignments(assignments: Tensor, num_frames: Tensor) -> Tensor:
@@ -510,7 +545,7 @@ class NetVlad(nn.Module):
 
     def assign(self, x: Tensor) -> Tensor:
         """Soft assignments [..., clusters] of frames [..., features]."""
-        return torch.softmax(self.cluster_bn(x @ self.cluster_weights), dim=-1)
+        return torch.softmax(self.cluster_bn(matmul(x, self.cluster_weights)), dim=-1)
 
     def pool(self, x: Tensor, assignments: Tensor) -> Tensor:
         """VLAD [batch, features * clusters] of frames [batch, T, F] and (masked) assignments
@@ -584,12 +619,12 @@ class GatedNetVladModel(NativeModel):
         assignments = _masked_assignments(encoded[..., f:], num_frames)
         vlad = torch.cat([self.video_VLAD.pool(encoded[..., :self.rgb_size], assignments[..., :k]),
                           self.audio_VLAD.pool(encoded[..., self.rgb_size:f], assignments[..., k:])], -1)
-        activation = vlad @ self.hidden1_weights
+        activation = matmul(vlad, self.hidden1_weights)
         if self.relu:
             activation = torch.clamp(self.hidden1_bn(activation), 0.0, 6.0)
         else:
             activation = activation + self.hidden1_biases
-        gates = torch.sigmoid(self.gating_bn(activation @ self.gating_weights_2))
+        gates = torch.sigmoid(self.gating_bn(matmul(activation, self.gating_weights_2)))
         return self.classifier(activation * gates)
 
 
@@ -629,7 +664,7 @@ class NeXtVlad(nn.Module):
         """Per frame: the expanded features and the attention-weighted assignments of each group."""
         wide = self.fully_connected(x)
         attention = torch.sigmoid(self.fully_connected_1(wide))  # [..., groups]
-        logits = self.cluster_bn(wide @ self.cluster_weights)
+        logits = self.cluster_bn(matmul(wide, self.cluster_weights))
         assignments = torch.softmax(logits.reshape(*x.shape[:-1], self.groups, self.cluster_size), dim=-1)
         weighted = assignments * attention[..., None]
         return torch.cat([wide, weighted.reshape(*x.shape[:-1], -1)], -1)
@@ -704,9 +739,9 @@ class NeXtVladModel(NativeModel):
         split = self.video_VLAD.encoded_size
         vlad = torch.cat([self.video_VLAD.pool(encoded[..., :split], num_frames),
                           self.audio_VLAD.pool(encoded[..., split:], num_frames)], -1)
-        activation = self.hidden1_bn(self.dropout(vlad) @ self.hidden1_weights)
-        gates = torch.relu(self.gating_bn(activation @ self.gating_weights_1))
-        return self.classifier(activation * torch.sigmoid(gates @ self.gating_weights_2))
+        activation = self.hidden1_bn(matmul(self.dropout(vlad), self.hidden1_weights))
+        gates = torch.relu(self.gating_bn(matmul(activation, self.gating_weights_1)))
+        return self.classifier(activation * torch.sigmoid(matmul(gates, self.gating_weights_2)))
 
 
 FAMILIES: dict[str, type[NativeModel]] = {
