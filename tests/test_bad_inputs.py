@@ -123,7 +123,7 @@ def test_predict_dataset_says_what_it_wrote_without_windows(capsys, tmp_path, mo
     submission = tmp_path / "sub.csv"
     code, _, err = _run(capsys, "predict-dataset", shard, "--model", model, "--submission", submission)
     assert code == 0 and submission.is_file()
-    assert "1 records, scored (no windows asked for)" in err and str(submission) in err
+    assert "1 record, scored (no windows asked for)" in err and str(submission) in err
     assert "0 windows" not in err
 
 

@@ -45,12 +45,25 @@ def _layer(module: str) -> int:
     return RANK[key]
 
 
-def _imports(module: str, path: Path) -> list[str]:
-    """The yt8m modules ``module`` imports (``from yt8m.x import y`` counts as ``yt8m.x.y``
-    when that is a module, else ``yt8m.x``)."""
+def _lazy_names(path: Path) -> dict[str, str]:
+    """A package's ``_LAZY`` table (name -> module it is imported from on first use)."""
+    for node in ast.parse(path.read_text(), str(path)).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        if isinstance(target, ast.Name) and target.id == "_LAZY":
+            return ast.literal_eval(node.value)
+    return {}
+
+
+def _imports(module: str, path: Path, modules: dict[str, Path] | None = None) -> list[str]:
+    """The yt8m modules ``module`` imports: ``from yt8m.x import y`` counts as ``yt8m.x.y`` when
+    that is a module, as the module a package's ``_LAZY`` table names for ``y``, else as
+    ``yt8m.x``; a string ``"yt8m.x"`` given to ``importlib.import_module`` or held in a
+    ``_LAZY`` table counts too (except in the root package, whose lazy names are its facade)."""
+    modules = _modules() if modules is None else modules
     found = []
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -60,8 +73,57 @@ def _imports(module: str, path: Path) -> list[str]:
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join(anchor + ([base] if base else []))
             found.append(base)
-            found += [f"{base}.{alias.name}" for alias in node.names]
+            lazy = _lazy_names(modules[base]) if base in modules else {}
+            found += [lazy.get(alias.name, f"{base}.{alias.name}") for alias in node.names]
+    if module != "yt8m":
+        lazy_tables = [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                       and any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in node.targets)]
+        loads = [node.args[0] for node in ast.walk(tree) if isinstance(node, ast.Call) and node.args
+                 and isinstance(node.func, (ast.Attribute, ast.Name))
+                 and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"]
+        for holder in lazy_tables + loads:
+            found += [c.value for c in ast.walk(holder) if isinstance(c, ast.Constant)
+                      and isinstance(c.value, str) and c.value.startswith("yt8m.")]
     return [name for name in found if name == "yt8m" or name.startswith("yt8m.")]
+
+
+def _graph() -> dict[str, set[str]]:
+    """module -> the yt8m modules it imports (a name that is not a module counts as its module;
+    a module's own enclosing packages are left out: Python imports those first anyway)."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        targets = set()
+        for name in _imports(module, path, modules):
+            while name not in modules:
+                name = name.rpartition(".")[0]
+            if name != module and not module.startswith(name + "."):
+                targets.add(name)
+        graph[module] = targets
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of ``graph`` (its nodes in order, the first repeated last), or [] when it has none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = 2
+        path.pop()
+        return []
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return []
 
 
 def test_every_module_imports_only_its_layer_or_lower() -> None:
@@ -70,12 +132,36 @@ def test_every_module_imports_only_its_layer_or_lower() -> None:
     upward = []
     for module, path in modules.items():
         mine = _layer(module)
-        for imported in _imports(module, path):
+        for imported in _imports(module, path, modules):
             if imported not in modules and imported.rpartition(".")[0] in modules:
                 continue  # `from yt8m.x import name`: the module yt8m.x counts, already listed
             if _layer(imported) > mine:
                 upward.append(f"{module} (layer {mine}) imports {imported} (layer {_layer(imported)})")
     assert upward == []
+
+
+def test_no_import_cycle_between_modules_or_top_level_packages() -> None:
+    graph = _graph()
+    assert _cycle(graph) == []
+    packages: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        top = ".".join(module.split(".")[:2])
+        packages.setdefault(top, set()).update(".".join(t.split(".")[:2]) for t in targets)
+    for top, targets in packages.items():
+        targets.discard(top)
+    assert _cycle(packages) == []
+
+
+def test_the_layering_checks_see_what_they_are_meant_to(tmp_path: Path) -> None:
+    # The checks above must fail on the violations they exist for: an upward import through a
+    # lazy name or a string, and a cycle.
+    source = tmp_path / "m.py"
+    source.write_text("from yt8m import Extractor\n"
+                      "import importlib\nimportlib.import_module('yt8m.web.app')\n")
+    found = _imports("yt8m.media.m", source)
+    assert "yt8m.extraction" in found and "yt8m.web.app" in found
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
 
 
 def test_weights_do_not_import_the_networks() -> None:

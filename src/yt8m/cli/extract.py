@@ -55,9 +55,7 @@ def extract(inputs: tuple[Path, ...], output: str | None, fmt: str | None, start
     videos are listed in failures.csv and make the exit code 1.
     """
     from yt8m.extraction import Extractor
-    from yt8m.extraction.batch import (FAILURES_FILE, check_shard_prefix, is_single_file, prepare_output,
-                                       run_batch)
-    from yt8m.extraction.inputs import assign_ids, collect_inputs, default_output
+    from yt8m.extraction.batch import FAILURES_FILE, plan_batch, run_batch
     from yt8m.formats.mediasequence import get_clip_metadata, read_sequence_example
 
     options, mirror = options_from_cli(extraction)
@@ -83,22 +81,12 @@ def extract(inputs: tuple[Path, ...], output: str | None, fmt: str | None, start
     if output is not None and "://" in output:
         raise InputError(f"{output}: the local engine writes to local paths only; URL outputs need "
                          "--engine ray")
-    videos = collect_inputs(list(inputs))
-    fmt = fmt or ("mediapipe" if len(videos) == 1 else "yt8m")
-    videos = assign_ids(videos, id_from)  # type: ignore[arg-type]
-    out = Path(output) if output is not None else default_output(videos, fmt)  # type: ignore[arg-type]
-    # Everything that can be checked cheaply is, before any weights are loaded or fetched.
-    single_file = is_single_file(fmt, len(videos), out)
-    check_shard_prefix(shard_prefix)
-    prepare_output(out, single_file=single_file, videos=len(videos), fmt=fmt)
-    if len(videos) == 1:
-        from yt8m.media.probe import probe
-
-        if not probe(videos[0].path).video_streams:
-            raise InputError(f"{videos[0].path}: holds no video stream")
+    target = plan_batch(list(inputs), fmt=fmt, output=None if output is None else Path(output),  # type: ignore[arg-type]
+                        id_from=id_from, shard_prefix=shard_prefix)  # type: ignore[arg-type]
+    videos, out, single_file = target.videos, target.out, target.single_file
     started = time.perf_counter()
     extractor = Extractor(options, mirror=mirror)
-    report = run_batch(extractor, videos, fmt=fmt, out=out, overwrite=overwrite,  # type: ignore[arg-type]
+    report = run_batch(extractor, videos, fmt=target.fmt, out=out, overwrite=overwrite,
                        shard_size=shard_size, shard_prefix=shard_prefix, start_s=start_s or 0.0, end_s=end_s,
                        on_failure=lambda path, reason: click.echo(f"yt8m: failed: {reason}", err=True))
     elapsed = time.perf_counter() - started

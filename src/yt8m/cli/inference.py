@@ -204,7 +204,8 @@ def _dataset_summary(result: Any, output: Path | None, submission: Path | None,
                                                         ("segment submission", segment_submission)) if path]
     scored = f"{result.windows} windows" if windows else "scored (no windows asked for)"
     ray = f" [ray: {result.actors} actors, {result.shards} shards]" if hasattr(result, "actors") else ""
-    click.echo(f"{result.records} records, {scored} in {result.elapsed_s:.1f} s "
+    records = f"{result.records} record{'' if result.records == 1 else 's'}"
+    click.echo(f"{records}, {scored} in {result.elapsed_s:.1f} s "
                f"({result.records_per_s:.1f} records/s){'; ' if written else ''}{'; '.join(written)}{ray}",
                err=True)
 

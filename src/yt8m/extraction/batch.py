@@ -44,7 +44,8 @@ from tqdm import tqdm
 from yt8m._files import atomic_write, write_bytes_atomic
 from yt8m.errors import InputError
 from yt8m.extraction.identity import file_identity, is_key, work_key
-from yt8m.extraction.inputs import PARTS_DIR, OutputFormat, VideoInput
+from yt8m.extraction.inputs import (PARTS_DIR, IdFrom, OutputFormat, VideoInput, assign_ids, collect_inputs,
+                                    default_output)
 from yt8m.extraction.output_lock import output_lock
 from yt8m.extraction.scheduler import Extractor, Job, Result
 from yt8m.formats.mediasequence import write_message
@@ -208,6 +209,39 @@ def prepare_output(out: Path, *, single_file: bool, videos: int, fmt: str) -> No
     except OSError as exc:
         where = exc.filename or folder
         raise InputError(f"{where}: cannot write outputs here ({exc.strerror or exc})") from None
+
+
+@dataclass(frozen=True)
+class BatchTarget:
+    """What a run extracts and where: the videos with their ids, the format, the output path."""
+
+    videos: list[VideoInput]
+    fmt: OutputFormat
+    out: Path
+    single_file: bool
+
+
+def plan_batch(inputs: list[Path], *, fmt: OutputFormat | None = None, output: Path | None = None,
+               id_from: IdFrom = "stem", shard_prefix: str = "features") -> BatchTarget:
+    """Expand ``inputs`` (videos, folders, manifests), give each video its id, choose the
+    defaults (``mediapipe`` into ``features.pb`` for one video, ``yt8m`` shards into
+    ``features/`` for many) and check, before any weights are loaded or any video decoded,
+    everything that can be checked cheaply: the shard prefix, that the output can be
+    written, and that a lone video holds a video stream. Raises :class:`InputError`.
+    """
+    videos = collect_inputs(inputs)
+    chosen: OutputFormat = fmt or ("mediapipe" if len(videos) == 1 else "yt8m")
+    videos = assign_ids(videos, id_from)
+    out = output if output is not None else default_output(videos, chosen)
+    single_file = is_single_file(chosen, len(videos), out)
+    check_shard_prefix(shard_prefix)
+    prepare_output(out, single_file=single_file, videos=len(videos), fmt=chosen)
+    if len(videos) == 1:  # many videos: a bad one is listed in failures.csv, the others go on
+        from yt8m.media.probe import probe
+
+        if not probe(videos[0].path).video_streams:
+            raise InputError(f"{videos[0].path}: holds no video stream")
+    return BatchTarget(videos, chosen, out, single_file)
 
 
 def run_batch(

@@ -2,7 +2,7 @@
 
 See docs/inference.md, 'Annotated video'.
 
-* :mod:`.predictions`: the windows of a predictions JSON, checked, and which window a
+* :mod:`.label_windows`: the windows of a predictions JSON, checked, and which window a
   frame shows (the latest that started at or before it);
 * :mod:`.overlay`: label text (rank colours, outlined, sized by the frame) and the
   timeline bar as RGBA overlays; the shipped font (``fonts/``);
