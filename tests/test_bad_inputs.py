@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 import zipfile
+from pathlib import Path
 
 import media_factory as mf
 import numpy as np
@@ -164,18 +165,46 @@ def test_a_yt8m_home_that_is_not_a_folder_is_one_line(run_cli, tmp_path, media, 
     _one_error_line(result.stderr, str(home))
 
 
-@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root reads any folder")
-def test_a_video_in_an_unreadable_folder_is_one_line(run_cli, tmp_path, media) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    shutil.copy(media["h264_aac"], locked / "v.mp4")
-    locked.chmod(0)
+def _as_unprivileged(command: list[str]) -> list[str]:
+    """``command`` as the unprivileged user when this runs as root (root reads any folder)."""
+    if os.geteuid() != 0:
+        return command
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: an unreadable folder cannot be made")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_a_video_or_output_in_an_unreadable_folder_is_one_line(media) -> None:
+    import subprocess
+    import tempfile
+
+    # A folder of its own under the system's temporary folder, so that the unprivileged user
+    # reaches it (pytest's tmp_path is private to root); the package itself must be readable.
+    base = Path(tempfile.mkdtemp(prefix="yt8m-perm-"))
     try:
-        result = run_cli("extract", locked / "v.mp4", "-o", tmp_path / "f.pb")
+        base.chmod(0o777)
+        locked = base / "locked"
+        locked.mkdir()
+        shutil.copy(media["h264_aac"], locked / "v.mp4")
+        shutil.copy(media["h264_aac"], base / "ok.mp4")
+        (base / "home").mkdir(mode=0o777)
+        locked.chmod(0)
+        env = dict(os.environ, YT8M_HOME=str(base / "home"), HOME=str(base))
+        probe = subprocess.run(_as_unprivileged([sys.executable, "-c", "import yt8m.cli"]), env=env,
+                               capture_output=True, text=True)
+        if probe.returncode != 0:
+            pytest.skip(f"the unprivileged user cannot import yt8m here: {probe.stderr.strip()[-200:]}")
+        for args, needle in (((locked / "v.mp4", "-o", base / "f.pb"), "v.mp4"),
+                             ((base / "ok.mp4", "-o", locked / "f.pb"), str(locked))):
+            command = [sys.executable, "-m", "yt8m", "extract", *map(str, args)]
+            proc = subprocess.run(_as_unprivileged(command), env=env, capture_output=True, text=True,
+                                  timeout=300)
+            assert proc.returncode == 2, proc.stderr
+            _one_error_line(proc.stderr, needle)
     finally:
-        locked.chmod(0o755)
-    assert result.exit_code == 2
-    _one_error_line(result.stderr, "v.mp4")
+        (base / "locked").chmod(0o755)
+        shutil.rmtree(base)
 
 
 def test_a_video_given_twice_is_extracted_once_and_reported(run_cli, with_weights, media, tmp_path) -> None:
@@ -186,6 +215,52 @@ def test_a_video_given_twice_is_extracted_once_and_reported(run_cli, with_weight
     from yt8m.extraction.batch import iter_shard_records
 
     assert len(list(iter_shard_records(out))) == 2
+
+
+def test_a_video_listed_twice_with_other_labels_is_refused(tmp_path, media) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"path,labels\n{media['h264_aac']},1\n{media['vp9_opus']},2\n{media['h264_aac']},3\n")
+    from yt8m.extraction.inputs import assign_ids
+
+    with pytest.raises(InputError, match=r"listed twice with other labels \(1 and 3\)"):
+        assign_ids(read_manifest(manifest), "stem")  # before: two records with one id, no word
+
+
+def test_convert_refuses_features_with_nan_or_infinity(capsys, tmp_path) -> None:
+    good, bad = tmp_path / "good.npz", tmp_path / "bad.npz"
+    _npz(good, np.ones((3, 1024), np.float32))
+    rgb = np.ones((3, 1024), np.float32)
+    rgb[1, 0] = np.inf
+    _npz(bad, rgb)
+    shard = tmp_path / "s.tfrecord"
+    code, _, err = _run(capsys, "convert", good, bad, "-o", shard)
+    assert code == 1 and "bad.npz: the rgb features hold 1 NaN or infinite values" in err
+    from yt8m.formats.tfrecord import read_records
+
+    assert len(list(read_records(shard))) == 1  # before: exit 0, inf quantized to 255 in the shard
+    with pytest.raises(InputError, match="NaN or infinite"):
+        FeatureSequence.read(bad).to_frame_record("x")
+
+
+def test_an_output_file_that_is_a_directory_is_refused_before_the_work(capsys, tmp_path, model) -> None:
+    features = tmp_path / "f.npz"
+    _npz(features, np.ones((3, 1024), np.float32))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for args in (("convert", features, "-o", folder), ("predict", features, "--model", model, "-o", folder),
+                 ("predict-dataset", features, "--model", model, "--submission", folder)):
+        code, _, err = _run(capsys, *args)
+        assert code == 2 and "Traceback" not in err and "is a directory" in err, (args, err)
+        assert list(folder.iterdir()) == [] and not list(tmp_path.glob(".*.part")), args
+
+
+def test_a_shard_prefix_cannot_leave_the_output_with_either_engine(capsys, tmp_path, media) -> None:
+    for engine in ("local", "ray"):
+        code, _, err = _run(capsys, "extract", media["h264_aac"], media["vp9_opus"], "-o", tmp_path / "out",
+                            "--shard-prefix", "../escaped", "--engine", engine)
+        assert code == 2, engine  # before, with ray: shards written beside -o
+        _one_error_line(err, "Invalid --shard-prefix")
+    assert not list(tmp_path.rglob("escaped*"))
 
 
 def test_a_cut_short_faststart_mp4_fails_saying_where_it_stopped(run_cli, with_weights, tmp_path) -> None:

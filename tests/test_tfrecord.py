@@ -130,3 +130,27 @@ def test_tensorflow_reads_what_yt8m_writes_and_back(tmp_path, compression) -> No
     assert list(read_records(theirs)) == PAYLOADS
     if compression == "none":
         assert theirs.read_bytes() == ours.read_bytes()
+
+
+def test_a_failed_commit_leaves_no_temporary_file(tmp_path, monkeypatch) -> None:
+    # Disk full at fsync (or any error while moving the file into place): the earlier file
+    # stays as it was and no .part is left behind.
+    import errno
+
+    import yt8m._files as files
+    from yt8m._files import write_bytes_atomic
+
+    target = tmp_path / "out.tfrecord"
+    target.write_bytes(b"earlier")
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    with pytest.raises(OSError, match="No space"):
+        write_bytes_atomic(target, b"new")
+    with pytest.raises(OSError, match="No space"):
+        with TFRecordWriter(target) as writer:
+            writer.write(b"record")
+    assert target.read_bytes() == b"earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tfrecord"]

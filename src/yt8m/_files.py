@@ -37,11 +37,17 @@ class AtomicFile:
         self.handle: BinaryIO = os.fdopen(fd, "wb")
 
     def commit(self) -> None:
-        """Move the finished file into place."""
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
-        os.replace(self.tmp_path, self.path)
+        """Move the finished file into place; if that fails (disk full, an I/O error, ``path``
+        a directory), the temporary file is removed, ``path`` is left as it was, and the
+        error is raised."""
+        try:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+            os.replace(self.tmp_path, self.path)
+        except BaseException:
+            self.discard()
+            raise
 
     def discard(self) -> None:
         """Delete the temporary file; nothing appears at ``path``."""

@@ -55,7 +55,7 @@ def extract(inputs: tuple[Path, ...], output: str | None, fmt: str | None, start
     videos are listed in failures.csv and make the exit code 1.
     """
     from yt8m.extraction import Extractor
-    from yt8m.extraction.batch import FAILURES_FILE, plan_batch, run_batch
+    from yt8m.extraction.batch import FAILURES_FILE, check_shard_prefix, plan_batch, run_batch
     from yt8m.formats.mediasequence import get_clip_metadata, read_sequence_example
 
     options, mirror = options_from_cli(extraction)
@@ -70,6 +70,7 @@ def extract(inputs: tuple[Path, ...], output: str | None, fmt: str | None, start
     if start_s is not None and end_s is not None and start_s >= end_s:
         raise InputError(f"The clip start time ({start_s:g} s) must be less than the clip end time "
                          f"({end_s:g} s).")
+    check_shard_prefix(shard_prefix)  # shards are written inside -o, whichever engine writes them
     if engine == "ray":
         from yt8m.extraction.ray_engine import run_ray_cli
 
@@ -112,7 +113,7 @@ class _SomeFailed(InputError):
 
 @cli.command()
 @click.argument("features", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="The TFRecord shard to write.")
 @click.option("--id-from", type=click.Choice(["stem", "path", "clip"]), default="stem", show_default=True,
               help="Record id: the features file's stem or path, or the stem of the clip's video path.")
@@ -133,6 +134,7 @@ def convert(features: tuple[Path, ...], output: Path, id_from: str) -> None:
         for path in features:
             try:
                 seq = FeatureSequence.read(path)
+                seq.check_finite(str(path))
                 if id_from == "clip" and seq.metadata is not None:
                     video_id = Path(seq.metadata.data_path).stem
                 else:

@@ -16,7 +16,7 @@ from yt8m.cli.app import SECONDS, cli
               help="Clip start in seconds.")
 @click.option("--end", "end_s", type=SECONDS, default=None,
               help="Clip end in seconds (exclusive). [default: the video's duration]")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("metadata.pb"),
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=Path("metadata.pb"),
               show_default=True, help="Where to write the metadata.")
 def metadata(video: Path, start_s: float, end_s: float | None, output: Path) -> None:
     """Write the metadata.pb that selects a clip of VIDEO for extraction.

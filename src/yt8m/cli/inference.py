@@ -57,9 +57,9 @@ def _write_text(path: Path | None, text: str) -> None:
 @click.option("--labels", "labels_path", type=click.Path(path_type=Path), default=None, help=_LABELS_HELP)
 @click.option("--format", "output_format", type=click.Choice(["json", "csv"]), default="json",
               show_default=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Where to write (default: stdout).")
-@click.option("--annotate", "annotate_path", type=click.Path(path_type=Path), default=None,
+@click.option("--annotate", "annotate_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the video with its labels drawn on it (INPUT must be a video, or "
                    "a features file whose clip path is a readable video).")
 @extract_options(device_help="PyTorch device for extraction and native models: cpu, cuda, cuda:1, ...")
@@ -127,12 +127,12 @@ def _video_of(input_path: Path) -> Path:
               help="Seconds per window (min(record seconds, this)); one window ends at every second.")
 @click.option("--top-k", type=click.IntRange(min=1), default=9, show_default=True, help="Labels per window.")
 @click.option("--labels", "labels_path", type=click.Path(path_type=Path), default=None, help=_LABELS_HELP)
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Windows as JSON lines, one record per line (default: stdout, unless a submission is "
                    "asked for).")
-@click.option("--submission", type=click.Path(path_type=Path), default=None,
+@click.option("--submission", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write a video-level submission (VideoId,LabelConfidencePairs; top 20 per video).")
-@click.option("--segment-submission", type=click.Path(path_type=Path), default=None,
+@click.option("--segment-submission", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write a segment-level submission (Class,Segments; 5 s segments).")
 @click.option("--whitelist", type=click.Path(path_type=Path), default=None,
               help="Class ids for --segment-submission, one per line (e.g. segment_label_ids.csv).")

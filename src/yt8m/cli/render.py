@@ -12,7 +12,7 @@ from yt8m.cli.app import cli
 @cli.command()
 @click.argument("video", type=click.Path(path_type=Path))
 @click.argument("predictions_path", metavar="PREDICTIONS.json", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="The annotated video to write (always MP4: H.264 and the input's audio).")
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True,
               help="Labels drawn per frame (the best of the current window).")

@@ -44,8 +44,8 @@ from tqdm import tqdm
 from yt8m._files import atomic_write, write_bytes_atomic
 from yt8m.errors import InputError
 from yt8m.extraction.identity import file_identity, is_key, work_key
-from yt8m.extraction.inputs import (PARTS_DIR, IdFrom, OutputFormat, VideoInput, assign_ids, collect_inputs,
-                                    default_output)
+from yt8m.extraction.inputs import (PARTS_DIR, IdFrom, OutputFormat, VideoInput, assign_ids,
+                                    check_shard_prefix, collect_inputs, default_output)
 from yt8m.extraction.output_lock import output_lock
 from yt8m.extraction.scheduler import Extractor, Job, Result
 from yt8m.formats.mediasequence import write_message
@@ -55,7 +55,6 @@ log = logging.getLogger(__name__)
 
 FAILURES_FILE = "failures.csv"
 MANIFEST_FILE = ".yt8m-manifest.jsonl"
-_PREFIX_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*")
 
 
 @dataclass
@@ -185,14 +184,6 @@ def _safe_name(video_id: str) -> str:
 def is_single_file(fmt: str, videos: int, out: Path) -> bool:
     """True when ``out`` is the one output file of a one-video run (else a folder of outputs)."""
     return fmt != "yt8m" and videos == 1 and out.suffix in (".pb", ".npz")
-
-
-def check_shard_prefix(prefix: str) -> str:
-    """``prefix`` when it is a plain file-name prefix (no folder, no leading dot); else InputError."""
-    if not _PREFIX_RE.fullmatch(prefix):
-        raise InputError(f"Invalid --shard-prefix ({prefix!r}): use letters, digits and '_-.=+', starting "
-                         f"with a letter or digit (shards are always written inside -o)")
-    return prefix
 
 
 def prepare_output(out: Path, *, single_file: bool, videos: int, fmt: str) -> None:

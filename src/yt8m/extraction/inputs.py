@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -95,13 +96,20 @@ def assign_ids(videos: list[VideoInput], id_from: IdFrom) -> list[VideoInput]:
         else:
             vid = _content_hash(v.path)
         out.append(VideoInput(v.path, v.labels, v.index, vid))
-    seen: dict[str, Path] = {}
+    seen: dict[str, VideoInput] = {}
     for v in out:
-        if v.video_id in seen and seen[v.video_id] != v.path:
-            raise InputError(f"two videos would get the id {v.video_id!r} ({seen[v.video_id]} and {v.path}); "
+        first = seen.setdefault(v.video_id, v)
+        if first.path != v.path:
+            raise InputError(f"two videos would get the id {v.video_id!r} ({first.path} and {v.path}); "
                              f"use --id-from path or --id-from hash")
-        seen[v.video_id] = v.path
+        if first.labels != v.labels:  # one id, one record: which labels would be right is unknown
+            raise InputError(f"{v.path} is listed twice with other labels ({_labels(first.labels)} and "
+                             f"{_labels(v.labels)}); give each video once")
     return out
+
+
+def _labels(labels: tuple[int, ...]) -> str:
+    return ";".join(map(str, labels)) or "none"
 
 
 def _content_hash(path: Path) -> str:
@@ -120,3 +128,14 @@ def default_output(videos: list[VideoInput], fmt: OutputFormat) -> Path:
     if fmt != "yt8m" and len(videos) == 1:
         return Path("features.pb" if fmt == "mediapipe" else "features.npz")
     return Path("features")
+
+
+_PREFIX_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*")
+
+
+def check_shard_prefix(prefix: str) -> str:
+    """``prefix`` when it is a plain file-name prefix (no folder, no leading dot); else InputError."""
+    if not _PREFIX_RE.fullmatch(prefix):
+        raise InputError(f"Invalid --shard-prefix ({prefix!r}): use letters, digits and '_-.=+', starting "
+                         f"with a letter or digit (shards are always written inside -o)")
+    return prefix

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from yt8m.errors import InputError, Yt8mError
 from yt8m.extraction.identity import file_identity
-from yt8m.extraction.inputs import IdFrom, VideoInput, assign_ids, collect_inputs
+from yt8m.extraction.inputs import IdFrom, VideoInput, assign_ids, check_shard_prefix, collect_inputs
 from yt8m.extraction.options import ExtractOptions
 from yt8m.extraction.output_lock import output_lock
 from yt8m.extraction.ray_output import (FAILURES_FILE, SIDECAR_DIR, OutputDir, credential_env, sidecar_name,
@@ -445,6 +445,7 @@ def run_ray(
         raise InputError(f"--shard-size must be >= 1, got {shard_size}")
     if not videos:
         raise InputError("no input videos")
+    check_shard_prefix(shard_prefix)
     ray = require_ray()
     started = time.perf_counter()
     if cpus_per_actor is None:

@@ -131,6 +131,7 @@ class FeatureSequence:
         audio, _ = self.aligned_audio()
         if self.num_seconds == 0:
             raise InputError(f"{self.source}: no video seconds to write")
+        self.check_finite()
         return make_frame_record(video_id, list(labels), quantize(self.rgb), quantize(audio),
                                  mean_rgb=self.rgb.mean(0), mean_audio=audio.mean(0))
 
@@ -140,7 +141,20 @@ class FeatureSequence:
         audio, _ = self.aligned_audio()
         if self.num_seconds == 0:
             raise InputError(f"{self.source}: no video seconds to average")
+        self.check_finite()
         return make_video_record(video_id, list(labels), self.rgb.mean(0), audio.mean(0))
+
+    def check_finite(self, where: str | None = None) -> None:
+        """Raise :class:`InputError` naming ``where`` (default: the source video) when a feature
+        is NaN or infinite: quantizing would turn those into valid-looking bytes."""
+        for name, values in (("rgb", self.rgb), ("audio", self.audio)):
+            if values is None:
+                continue
+            bad = ~np.isfinite(values)
+            if bad.any():
+                rows = np.flatnonzero(bad.any(axis=1))
+                raise InputError(f"{where or self.source}: the {name} features hold {int(bad.sum())} NaN or "
+                                 f"infinite values (in {len(rows)} rows, the first at row {int(rows[0])})")
 
     @property
     def source(self) -> str:
