@@ -13,6 +13,7 @@ order and cut every shard_size videos.
 from __future__ import annotations
 
 import csv
+import os
 import random
 import shutil
 from pathlib import Path
@@ -104,8 +105,13 @@ def _is_pool_copy(path: Path) -> bool:
     return not path.read_bytes().startswith(b"corrupt")
 
 
-def _check(out: Path, folder: Path, records: dict[str, bytes]) -> None:
+def _check(out: Path, folder: Path, records: dict[str, bytes],
+           before: dict[str, bytes] | None = None) -> None:
+    """The folder as a clean run leaves it; ``before``: the shards before the run, which stay as
+    they were when every current input is broken (a run replaces outputs only by valid ones)."""
     expected = _expected_shards(folder, records)
+    if before and all(not _is_pool_copy(p) for p in folder.iterdir()):
+        expected = before
     actual = {p.name: p.read_bytes() for p in out.glob("*.tfrecord")}
     assert sorted(actual) == sorted(expected)
     for name, data in expected.items():
@@ -158,6 +164,89 @@ def test_a_new_layout_replaces_the_old_shards_as_a_set(extractor, pool, records,
     assert {p.name: p.read_bytes() for p in out.glob("*.tfrecord")} == old  # no mix of layouts
     _run(extractor, videos, out)
     _check(out, videos, records)
+
+
+def test_a_run_killed_inside_the_swap_is_finished_by_the_next(extractor, pool, records, tmp_path,
+                                                              monkeypatch) -> None:
+    import yt8m.extraction.batch as batch
+
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    for name in ("p1", "p2", "p3", "p4"):
+        shutil.copy(pool[name], videos)
+    _run(extractor, videos, out)
+    (videos / "p1.mp4").unlink()  # 3 videos: every shard changes, the names stay
+    moves = []
+    replace = os.replace
+
+    def killed_after_one_move(src, dst):  # the moves of staged shards into place: killed after one
+        if Path(src).parent == out / PARTS_DIR / "staged" and Path(dst).parent == out:
+            if moves:
+                raise _Killed
+            moves.append(dst)
+        replace(src, dst)
+
+    monkeypatch.setattr(batch.os, "replace", killed_after_one_move)
+    with pytest.raises(_Killed):
+        _run(extractor, videos, out)
+    monkeypatch.undo()
+    # Killed between two renames: a mix of the two sets until the next run, which finishes the
+    # swap from its journal before anything else (before: p2 read twice until a full rerun).
+    assert len(moves) == 1 and (out / PARTS_DIR / batch.SWAP_FILE).is_file()
+    report = _run(extractor, videos, out)
+    assert report.done == [] and len(report.reused) == 3
+    _check(out, videos, records)
+
+
+def test_an_output_changed_since_it_was_written_is_redone(extractor, pool, records, tmp_path) -> None:
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    for name in ("p0", "p1", "p2"):
+        shutil.copy(pool[name], videos)
+    _run(extractor, videos, out)
+    shard = out / "features-00000-of-00002.tfrecord"
+    shard.write_bytes(b"stale")  # before: reported "2 skipped" and left as garbage
+    report = _run(extractor, videos, out)
+    assert sorted(p.name for p in report.done) == ["p0.mp4", "p1.mp4"] and len(report.reused) == 1
+    _check(out, videos, records)
+    single = tmp_path / "one.npz"
+    run_batch(extractor, _videos(videos)[:1], fmt="npz", out=single, progress=False)
+    single.write_bytes(b"not the features")
+    again = run_batch(extractor, _videos(videos)[:1], fmt="npz", out=single, progress=False)
+    assert len(again.done) == 1 and again.reused == [] and single.read_bytes().startswith(b"PK")
+
+
+def test_another_shard_prefix_replaces_the_earlier_shards(extractor, pool, records, tmp_path) -> None:
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    for name in ("p0", "p1", "p2"):
+        shutil.copy(pool[name], videos)
+    _run(extractor, videos, out, shard_prefix="train")
+    (out / "notes-00000-of-00001.tfrecord").write_bytes(b"a file yt8m did not write")
+    report = _run(extractor, videos, out)  # before: train-* and features-* side by side
+    assert report.done == [] and len(report.reused) == 3  # the records moved, nothing extracted again
+    assert sorted(p.name for p in report.removed if p.suffix == ".tfrecord") == [
+        "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"]
+    (out / "notes-00000-of-00001.tfrecord").unlink()  # left alone: not in the manifest
+    _check(out, videos, records)
+
+
+def test_a_run_whose_every_input_fails_leaves_the_shards_there(run_cli, with_weights, pool, tmp_path) -> None:
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    for name in ("p0", "p1"):
+        shutil.copy(pool[name], videos)
+    assert run_cli("extract", videos, "-o", out, "--shard-size", "2").exit_code == 0
+    shards = {p.name: p.read_bytes() for p in out.glob("*.tfrecord")}
+    for path in videos.iterdir():
+        _corrupt(path)
+    result = run_cli("extract", videos, "-o", out, "--shard-size", "2")
+    assert result.exit_code == 1
+    assert "every input failed, so the shards already there (1) are left as they were" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.glob("*.tfrecord")} == shards  # before: removed
+    rows = list(csv.reader((out / "failures.csv").read_text().splitlines()))
+    assert sorted(r[0] for r in rows[1:]) == sorted(str(p) for p in videos.iterdir())
+    assert not (out / PARTS_DIR).exists()
 
 
 def test_case2_broken_inputs_removed_after_a_finished_run(extractor, pool, records, tmp_path) -> None:
@@ -300,4 +389,4 @@ def test_reruns_always_end_like_a_clean_run(extractor, pool, records, tmp_path, 
             expected = _expected_shards(videos, records)
             assert visible == before or all(expected.get(n) == b for n, b in visible.items())
         _run(extractor, videos, out, overwrite=rng.random() < 0.3)
-        _check(out, videos, records)
+        _check(out, videos, records, before)

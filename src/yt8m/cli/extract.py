@@ -97,9 +97,11 @@ def extract(inputs: tuple[Path, ...], output: str | None, fmt: str | None, start
     rate = f", {report.video_seconds / elapsed:.1f} video-s/s" if report.video_seconds else ""
     earlier = f" (and {len(report.failed_earlier)} in an earlier run)" if report.failed_earlier else ""
     removed = f"; removed {len(report.removed)} files of an earlier run" if report.removed else ""
+    kept = (f"; every input failed, so the shards already there ({len(report.kept)}) are left as they "
+            "were" if report.kept else "")
     click.echo(f"{len(report.done)} extracted ({report.video_seconds} video-seconds in {elapsed:.1f} "
-               f"s{rate}), {len(report.skipped)} skipped (done before from the same video and settings), "
-               f"{len(report.failed)} failed{earlier}{removed} -> {out}", err=True)
+               f"s{rate}), {len(report.reused)} skipped (done before from the same video and settings), "
+               f"{len(report.failed)} failed{earlier}{removed}{kept} -> {out}", err=True)
     failed = len(report.failed) + len(report.failed_earlier)
     if failed:
         where = out.parent if single_file else out

@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 FAILURES_FILE = "failures.csv"
 MANIFEST_FILE = ".yt8m-manifest.jsonl"
+SWAP_FILE = "swap.json"  #: in the parts folder while a new set of shards replaces the old one
+_ANY_SHARD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*-\d{5}-of-\d{5}\.tfrecord")
 
 
 @dataclass
@@ -70,6 +72,8 @@ class BatchReport:
     duplicates: list[Path] = field(default_factory=list)  #: given more than once; extracted once
     outputs: list[Path] = field(default_factory=list)  #: files written by this run
     removed: list[Path] = field(default_factory=list)  #: files of an earlier run that no longer belong
+    #: outputs of an earlier run left as they were because every input of this one failed
+    kept: list[Path] = field(default_factory=list)
     video_seconds: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -198,8 +202,7 @@ def prepare_output(out: Path, *, single_file: bool, videos: int, fmt: str) -> No
         with tempfile.TemporaryFile(dir=folder, prefix=".yt8m-write-check."):
             pass
     except OSError as exc:
-        where = exc.filename or folder
-        raise InputError(f"{where}: cannot write outputs here ({exc.strerror or exc})") from None
+        raise InputError(f"{folder}: cannot write outputs here ({exc.strerror or exc})") from None
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,8 @@ def run_batch(
         settings = extractor.feature_settings()
         works = _unique_works(videos, start_us, end_us, settings, report)
         manifest = _Manifest(plan.folder)
+        if fmt == "yt8m":
+            finish_interrupted_swap(plan, manifest, report)
         _remove_stale_temporaries(plan, works)
         run = _ShardRun(plan, works, manifest, report) if fmt == "yt8m" else _FileRun(plan, works,
                                                                                       manifest, report)
@@ -330,7 +335,7 @@ class _FileRun:
         for work in self.works:
             path = self.plan.video_output(work.video)
             entry = self.manifest.entries.get(path.name)
-            if not overwrite and entry is not None and entry.get("key") == work.key and path.is_file():
+            if not overwrite and entry is not None and entry.get("key") == work.key and _intact(path, entry):
                 self.report.reused.append(work.video.path)
             else:
                 todo.append(work)
@@ -347,7 +352,7 @@ class _FileRun:
             write_message(path, features.to_mediapipe())
         else:
             features.save_npz(path)
-        self.manifest.add({"output": path.name, "key": work.key})
+        self.manifest.add({"output": path.name, "key": work.key, **_stamp(path)})
         self.report.outputs.append(path)
 
     def finish(self) -> None:
@@ -380,7 +385,7 @@ class _ShardRun:
                 members = self.members(shard)
                 if entry is not None \
                         and [m[0] for m in entry.get("members", [])] == [w.key for w in members] \
-                        and (entry.get("empty") or self._file_of(name, entry).is_file()):
+                        and (entry.get("empty") or _intact(self._file_of(name, entry), entry)):
                     self.complete.add(shard)
                     for key, reason in entry["members"]:
                         if reason is not None:
@@ -391,7 +396,8 @@ class _ShardRun:
         keep = {plan.shard_name(s, self.shards) for s in self.complete
                 if not self.manifest.entries[plan.shard_name(s, self.shards)].get("staged")}
         self.staging = any(plan.is_shard_name(p.name) and p.name not in keep
-                           for p in plan.out.iterdir() if p.is_file())
+                           for p in plan.out.iterdir() if p.is_file()) \
+            or any((plan.out / name).is_file() for name in self._other_layouts())
         todo = []
         for shard in range(self.shards):
             for work in self.members(shard):
@@ -406,6 +412,12 @@ class _ShardRun:
         for shard in range(self.shards):
             self._write_shard_if_ready(shard)
         return todo
+
+    def _other_layouts(self) -> list[str]:
+        """Shards an earlier run wrote under another ``--shard-prefix`` (known from the manifest,
+        so that no file yt8m did not write is ever touched): an earlier layout too."""
+        return [name for name, entry in self.manifest.entries.items()
+                if "members" in entry and not self.plan.is_shard_name(name) and _ANY_SHARD_RE.fullmatch(name)]
 
     def _file_of(self, name: str, entry: dict[str, Any]) -> Path:
         return (self.plan.staged if entry.get("staged") else self.plan.out) / name
@@ -429,7 +441,7 @@ class _ShardRun:
         plan = self.plan
         kept = {plan.shard_name(s, self.shards) for s in self.complete}
         for name, entry in list(self.manifest.entries.items()):
-            if name in kept or not plan.is_shard_name(name):
+            if name in kept or "members" not in entry:
                 continue
             members = entry.get("members", [])
             wanted = {key for key, _ in members if key in current and not plan.part_path(key).is_file()}
@@ -440,7 +452,7 @@ class _ShardRun:
                     write_bytes_atomic(plan.failure_path(key), reason.encode("utf-8"))
             records = [key for key, reason in members if reason is None]
             path = self._file_of(name, entry)
-            if entry.get("empty") or not path.is_file():
+            if entry.get("empty") or not _intact(path, entry):
                 continue
             try:
                 for key, record in zip(records, read_records(path), strict=True):
@@ -490,8 +502,10 @@ class _ShardRun:
         elif not self.staging and target.is_file():  # every video failed: no empty shard file
             target.unlink()
             self.report.removed.append(target)
-        entry = {"output": name, "members": entry_members}
-        if not parts:
+        entry: dict[str, Any] = {"output": name, "members": entry_members}
+        if parts:
+            entry.update(_stamp(target))
+        else:
             entry["empty"] = True
         if self.staging:
             entry["staged"] = True
@@ -502,30 +516,53 @@ class _ShardRun:
         self.complete.add(shard)
 
     def finish(self) -> None:
-        """Once every shard is written, remove what belongs to no current shard."""
+        """Once every shard is written, put the new set in place of the old one and remove what
+        belongs to no current shard (see :func:`_swap`)."""
         plan = self.plan
         if len(self.complete) < self.shards:
             return  # interrupted: the next run completes the set, then cleans up
         current = {plan.shard_name(s, self.shards) for s in range(self.shards)}
-        for path in sorted(plan.out.iterdir()):
-            if plan.is_shard_name(path.name) and path.name not in current and path.is_file():
-                path.unlink()
-                self.report.removed.append(path)
-        for name in [n for n in self.manifest.entries if plan.is_shard_name(n) and n not in current]:
-            self.manifest.drop(name)
-        for name in sorted(current):  # the staged set replaces the old one
-            entry = self.manifest.entries[name]
-            if not entry.get("staged"):
-                continue
-            if entry.get("empty"):
-                if (plan.out / name).is_file():
-                    (plan.out / name).unlink()
-                    self.report.removed.append(plan.out / name)
-            else:
-                os.replace(plan.staged / name, plan.out / name)
-            self.manifest.add({k: v for k, v in entry.items() if k != "staged"})
-        with contextlib.suppress(OSError):
-            plan.staged.rmdir()
+        entries = [self.manifest.entries[name] for name in sorted(current)]
+        if self.staging and not any(reason is None for e in entries for _, reason in e["members"]):
+            self._keep_earlier(current)
+            return
+        others = set(self._other_layouts())
+        swap = {
+            "remove": sorted(p.name for p in plan.out.iterdir() if p.is_file() and p.name not in current
+                             and (plan.is_shard_name(p.name) or p.name in others)),
+            "drop": sorted(n for n, e in self.manifest.entries.items() if n not in current
+                           and (plan.is_shard_name(n) or n in others)),
+            "install": [e for e in entries if e.get("staged")],
+        }
+        journal = plan.parts / SWAP_FILE
+        if swap["remove"] or swap["install"]:
+            write_bytes_atomic(journal, json.dumps(swap).encode("utf-8"))
+        _swap(plan, swap, self.manifest, self.report)
+        journal.unlink(missing_ok=True)
+        self._clean_parts()
+
+    def _keep_earlier(self, current: set[str]) -> None:
+        """Every input of this run failed: the shards already there stay as they were (a run
+        replaces outputs only by complete, valid ones); failures.csv says what failed."""
+        plan = self.plan
+        for name in sorted(current):
+            if self.manifest.entries[name].get("staged"):
+                (plan.staged / name).unlink(missing_ok=True)
+                self.manifest.drop(name)
+        self.report.kept = sorted(p for p in plan.out.iterdir() if p.is_file()
+                                  and (plan.is_shard_name(p.name) or p.name in self._other_layouts()))
+        self._clean_parts()
+
+    def _clean_parts(self) -> None:
+        """Once the set in place is whole: remove the parts and what is left in the staging folder
+        (a shard a killed run staged but never recorded is of no use now)."""
+        plan = self.plan
+        if plan.staged.is_dir():
+            for path in plan.staged.iterdir():
+                if path.is_file():
+                    path.unlink()
+            with contextlib.suppress(OSError):
+                plan.staged.rmdir()
         if plan.parts.is_dir():
             for path in plan.parts.iterdir():
                 if path.suffix in (".rec", ".failed") and is_key(path.stem):
@@ -533,6 +570,66 @@ class _ShardRun:
                     self.report.removed.append(path)
             with contextlib.suppress(OSError):
                 plan.parts.rmdir()  # only when empty
+
+
+def _swap(plan: _Plan, swap: dict[str, Any], manifest: _Manifest, report: BatchReport) -> None:
+    """Put a new set of shards in place of the old one: remove the old set's files, move the
+    staged ones in, and record it in the manifest.
+
+    Every step can be done again, so a run killed in the middle leaves the journal
+    (``.yt8m-parts/swap.json``, written before the first step) and the next run in the
+    folder finishes the swap before anything else: after any kill the folder ends with the
+    whole old set or the whole new one. (A reader listing the folder during the few renames
+    of a swap may see a mix; readers must not run beside a writer.)
+    """
+    for name in swap["remove"]:
+        path = plan.out / name
+        if path.is_file():
+            path.unlink()
+            report.removed.append(path)
+    for name in swap["drop"]:
+        manifest.drop(name)
+    for entry in swap["install"]:
+        name = entry["output"]
+        if entry.get("empty"):
+            if (plan.out / name).is_file():
+                (plan.out / name).unlink()
+                report.removed.append(plan.out / name)
+        elif (plan.staged / name).is_file():
+            os.replace(plan.staged / name, plan.out / name)
+        manifest.add({k: v for k, v in entry.items() if k != "staged"})
+
+
+def finish_interrupted_swap(plan: _Plan, manifest: _Manifest, report: BatchReport) -> None:
+    """Finish the swap a killed run left half done (see :func:`_swap`); nothing when there is none."""
+    journal = plan.parts / SWAP_FILE
+    try:
+        swap = json.loads(journal.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{journal}: cannot read the unfinished shard swap of an earlier run ({exc}); "
+                         "rerun with --overwrite") from None
+    log.warning("%s: finishing the shard swap an earlier run left unfinished", plan.out)
+    _swap(plan, swap, manifest, report)
+    manifest.compact()
+    journal.unlink()
+
+
+def _stamp(path: Path) -> dict[str, int]:
+    """What a manifest entry remembers of its output file, to know it was not changed since."""
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _intact(path: Path, entry: dict[str, Any]) -> bool:
+    """True when ``path`` is the file ``entry`` was written for: same size and modification time
+    (an output replaced, truncated or scribbled over since is redone, not reused)."""
+    try:
+        stamp = _stamp(path)
+    except OSError:
+        return False
+    return all(entry.get(name) == value for name, value in stamp.items())
 
 
 def _read_failure(path: Path) -> str:
@@ -555,7 +652,7 @@ def _remove_stale_temporaries(plan: _Plan, works: list[_Work]) -> None:
     for name in (MANIFEST_FILE, FAILURES_FILE):
         stale += folder.glob(f".{name}.*.part")
     if plan.fmt == "yt8m" and plan.out.is_dir():
-        stale += plan.out.glob(f".{plan.shard_prefix}-*.tfrecord.*.part")
+        stale += plan.out.glob(".*-?????-of-?????.tfrecord.*.part")
     else:
         for work in works:
             target = plan.video_output(work.video)
