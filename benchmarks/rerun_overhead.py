@@ -6,7 +6,12 @@ beside it, on the same files, what the rerun rules add to it: the key of every v
 lines (one fsync'd append per shard). Then a rerun with nothing to do is timed (every
 video reused), against the clean run.
 
-    python benchmarks/rerun_overhead.py [--videos 12] [--seconds 10] [--work DIR]
+The whole comparison, in the same run: the batch runner against a bare writer that does
+only the extraction and the shards (Extractor.run, each record made, the shards written in
+input order, no keys, parts, manifest, lock or failures file), rounds interleaved, best of
+each; the ratio is what all the rerun rules cost a clean run end to end.
+
+    python benchmarks/rerun_overhead.py [--videos 12] [--seconds 10] [--rounds 3] [--work DIR]
 """
 
 from __future__ import annotations
@@ -27,13 +32,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=12)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="yt8m-bench-rerun-"))
     work.mkdir(parents=True, exist_ok=True)
     _common.ensure_weights(work)
 
-    from yt8m.extraction import ExtractOptions, Extractor
+    from yt8m.extraction import ExtractOptions, Extractor, Job
+    from yt8m.formats.tfrecord import TFRecordWriter
     from yt8m.extraction.batch import _Manifest, _unique_works, BatchReport, run_batch
     from yt8m.extraction.inputs import assign_ids, collect_inputs
 
@@ -45,10 +52,32 @@ def main() -> None:
     extractor = Extractor(ExtractOptions(), fetch=False)
     settings = extractor.feature_settings()
 
+    def bare(folder: Path) -> None:
+        folder.mkdir(exist_ok=True)
+        records: dict[int, bytes] = {}
+        jobs = [Job(v.path, key=i) for i, v in enumerate(videos)]
+        for result in extractor.run(jobs):
+            record = result.features.to_frame_record(videos[result.job.key].video_id)
+            records[result.job.key] = record.SerializeToString(deterministic=True)
+        count = (len(videos) + 3) // 4
+        for k in range(count):
+            with TFRecordWriter(folder / f"features-{k:05d}-of-{count:05d}.tfrecord") as writer:
+                for i in range(4 * k, min(len(videos), 4 * k + 4)):
+                    writer.write(records[i])
+
     out = work / "out"
-    started = time.perf_counter()
-    report = run_batch(extractor, videos, fmt="yt8m", out=out, shard_size=4, progress=False, overwrite=True)
-    clean_s = time.perf_counter() - started
+    batch_times, bare_times = [], []
+    for _ in range(args.rounds):
+        started = time.perf_counter()
+        report = run_batch(extractor, videos, fmt="yt8m", out=out, shard_size=4, progress=False,
+                           overwrite=True)
+        batch_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        bare(work / "bare")
+        bare_times.append(time.perf_counter() - started)
+    for name in sorted(p.name for p in (work / "bare").glob("*.tfrecord")):  # the same work, the same bytes
+        assert (work / "bare" / name).read_bytes() == (out / name).read_bytes(), name
+    clean_s, bare_s = min(batch_times), min(bare_times)
 
     key_times = []
     for _ in range(5):
@@ -73,6 +102,8 @@ def main() -> None:
 
     print(f"{len(videos)} videos of {args.seconds:g} s (320x240), {report.video_seconds} video-seconds, "
           f"clean run {clean_s:.1f} s")
+    print(f"clean run through the batch runner / bare extraction and shards: {clean_s / bare_s:.3f} "
+          f"(best of {args.rounds}: {clean_s:.2f} s / {bare_s:.2f} s)")
     print(f"keys of every video: {keys_s * 1e3:.1f} ms = {keys_s / clean_s:.4%} of the clean run")
     print(f"manifest lines ({shards} shards, fsync'd): {manifest_s * 1e3:.1f} ms "
           f"= {manifest_s / clean_s:.4%}")
