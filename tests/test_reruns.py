@@ -71,6 +71,15 @@ def records(pool, extractor) -> dict[str, bytes]:
     return out
 
 
+def _inputs(tmp_path: Path, pool: dict[str, Path], names: tuple[str, ...]) -> tuple[Path, Path]:
+    """A folder of copies of the pool videos ``names``, and the output folder beside it."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in names:
+        shutil.copy(pool[name], videos)
+    return videos, tmp_path / "out"
+
+
 def _videos(folder: Path):
     return assign_ids(collect_inputs([folder]), "stem")
 
@@ -134,10 +143,7 @@ def _corrupt(path: Path) -> None:
 # --- the numbered cases ----------------------------------------------------------------------
 
 def test_case1_a_video_added_in_front_after_a_kill(extractor, pool, records, tmp_path) -> None:
-    videos, out = tmp_path / "videos", tmp_path / "out"
-    videos.mkdir()
-    for name in ("p1", "p2", "p3"):
-        shutil.copy(pool[name], videos)
+    videos, out = _inputs(tmp_path, pool, ("p1", "p2", "p3"))
     with pytest.raises(_Killed):
         _run(_KillAfter(extractor, 2), videos, out)  # 3 to do: killed after 2
     (out / PARTS_DIR / ".leftover.rec.123.part").write_bytes(b"x")  # what a SIGKILL leaves
@@ -150,10 +156,7 @@ def test_case1_a_video_added_in_front_after_a_kill(extractor, pool, records, tmp
 
 
 def test_a_new_layout_replaces_the_old_shards_as_a_set(extractor, pool, records, tmp_path) -> None:
-    videos, out = tmp_path / "videos", tmp_path / "out"
-    videos.mkdir()
-    for name in ("p1", "p2", "p3"):
-        shutil.copy(pool[name], videos)
+    videos, out = _inputs(tmp_path, pool, ("p1", "p2", "p3"))
     _run(extractor, videos, out)
     old = {p.name: p.read_bytes() for p in out.glob("*.tfrecord")}
     assert sorted(old) == ["features-00000-of-00002.tfrecord", "features-00001-of-00002.tfrecord"]
@@ -170,10 +173,7 @@ def test_a_run_killed_inside_the_swap_is_finished_by_the_next(extractor, pool, r
                                                               monkeypatch) -> None:
     import yt8m.extraction.batch as batch
 
-    videos, out = tmp_path / "videos", tmp_path / "out"
-    videos.mkdir()
-    for name in ("p1", "p2", "p3", "p4"):
-        shutil.copy(pool[name], videos)
+    videos, out = _inputs(tmp_path, pool, ("p1", "p2", "p3", "p4"))
     _run(extractor, videos, out)
     (videos / "p1.mp4").unlink()  # 3 videos: every shard changes, the names stay
     moves = []
@@ -199,10 +199,7 @@ def test_a_run_killed_inside_the_swap_is_finished_by_the_next(extractor, pool, r
 
 
 def test_an_output_changed_since_it_was_written_is_redone(extractor, pool, records, tmp_path) -> None:
-    videos, out = tmp_path / "videos", tmp_path / "out"
-    videos.mkdir()
-    for name in ("p0", "p1", "p2"):
-        shutil.copy(pool[name], videos)
+    videos, out = _inputs(tmp_path, pool, ("p0", "p1", "p2"))
     _run(extractor, videos, out)
     shard = out / "features-00000-of-00002.tfrecord"
     shard.write_bytes(b"stale")  # before: reported "2 skipped" and left as garbage
@@ -217,10 +214,7 @@ def test_an_output_changed_since_it_was_written_is_redone(extractor, pool, recor
 
 
 def test_another_shard_prefix_replaces_the_earlier_shards(extractor, pool, records, tmp_path) -> None:
-    videos, out = tmp_path / "videos", tmp_path / "out"
-    videos.mkdir()
-    for name in ("p0", "p1", "p2"):
-        shutil.copy(pool[name], videos)
+    videos, out = _inputs(tmp_path, pool, ("p0", "p1", "p2"))
     _run(extractor, videos, out, shard_prefix="train")
     (out / "notes-00000-of-00001.tfrecord").write_bytes(b"a file yt8m did not write")
     report = _run(extractor, videos, out)  # before: train-* and features-* side by side
@@ -232,10 +226,7 @@ def test_another_shard_prefix_replaces_the_earlier_shards(extractor, pool, recor
 
 
 def test_a_run_whose_every_input_fails_leaves_the_shards_there(run_cli, with_weights, pool, tmp_path) -> None:
-    videos, out = tmp_path / "videos", tmp_path / "out"
-    videos.mkdir()
-    for name in ("p0", "p1"):
-        shutil.copy(pool[name], videos)
+    videos, out = _inputs(tmp_path, pool, ("p0", "p1"))
     assert run_cli("extract", videos, "-o", out, "--shard-size", "2").exit_code == 0
     shards = {p.name: p.read_bytes() for p in out.glob("*.tfrecord")}
     for path in videos.iterdir():
@@ -250,10 +241,7 @@ def test_a_run_whose_every_input_fails_leaves_the_shards_there(run_cli, with_wei
 
 
 def test_case2_broken_inputs_removed_after_a_finished_run(extractor, pool, records, tmp_path) -> None:
-    videos, out = tmp_path / "videos", tmp_path / "out"
-    videos.mkdir()
-    for name in ("p0", "p1", "p2"):
-        shutil.copy(pool[name], videos)
+    videos, out = _inputs(tmp_path, pool, ("p0", "p1", "p2"))
     for name in ("a_bad.mp4", "b_bad.mp4", "c_bad.mp4"):
         _corrupt(videos / name)
     first = _run(extractor, videos, out)
@@ -267,10 +255,7 @@ def test_case2_broken_inputs_removed_after_a_finished_run(extractor, pool, recor
 
 
 def test_case3_other_inputs_into_an_existing_folder(extractor, pool, records, tmp_path) -> None:
-    videos, out = tmp_path / "videos", tmp_path / "out"
-    videos.mkdir()
-    for name in ("p0", "p1", "p2"):
-        shutil.copy(pool[name], videos)
+    videos, out = _inputs(tmp_path, pool, ("p0", "p1", "p2"))
     _run(extractor, videos, out)
     for path in list(videos.iterdir()):
         path.unlink()
@@ -324,10 +309,7 @@ def test_case4_convert_with_every_input_failing_keeps_the_shard(run_cli, with_we
 
 
 def test_case5_overwrite_rewrites_the_shards(extractor, pool, records, tmp_path) -> None:
-    videos, out = tmp_path / "videos", tmp_path / "out"
-    videos.mkdir()
-    for name in ("p0", "p1", "p2"):
-        shutil.copy(pool[name], videos)
+    videos, out = _inputs(tmp_path, pool, ("p0", "p1", "p2"))
     _run(extractor, videos, out)
     for shard in out.glob("*.tfrecord"):
         shard.write_bytes(b"stale")  # what --overwrite must replace
