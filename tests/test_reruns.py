@@ -213,6 +213,31 @@ def test_an_output_changed_since_it_was_written_is_redone(extractor, pool, recor
     assert len(again.done) == 1 and again.reused == [] and single.read_bytes().startswith(b"PK")
 
 
+def test_a_rerun_reads_the_head_only_of_files_changed_since(extractor, pool, records, tmp_path,
+                                                            monkeypatch) -> None:
+    import yt8m.extraction.identity as identity
+
+    reads = []
+    real = identity._head_hash
+    monkeypatch.setattr(identity, "_head_hash", lambda path: reads.append(path.name) or real(path))
+    videos, out = _inputs(tmp_path, pool, ("p0", "p1", "p2"))
+    _run(extractor, videos, out)
+    assert sorted(reads) == ["p0.mp4", "p1.mp4", "p2.mp4"]
+    reads.clear()
+    assert len(_run(extractor, videos, out).reused) == 3 and reads == []  # before: 1 MiB of each, every run
+    stat = (videos / "p1.mp4").stat()
+    shutil.copy(pool["p3"], videos / "p1.mp4")  # another video under the same name
+    os.utime(videos / "p1.mp4", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    report = _run(extractor, videos, out)
+    assert reads == ["p1.mp4"] and [p.name for p in report.done] == ["p1.mp4"]
+    reads.clear()
+    _run(extractor, videos, out, overwrite=True)  # --overwrite trusts nothing
+    assert sorted(reads) == ["p0.mp4", "p1.mp4", "p2.mp4"]
+    reads.clear()
+    (out / identity.IDENTITY_CACHE).write_text("{damaged")
+    assert len(_run(extractor, videos, out).reused) == 3 and len(reads) == 3
+
+
 def test_another_shard_prefix_replaces_the_earlier_shards(extractor, pool, records, tmp_path) -> None:
     videos, out = _inputs(tmp_path, pool, ("p0", "p1", "p2"))
     _run(extractor, videos, out, shard_prefix="train")

@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from yt8m._files import atomic_write, write_bytes_atomic
 from yt8m.errors import InputError
-from yt8m.extraction.identity import file_identity, is_key, work_key
+from yt8m.extraction.identity import IDENTITY_CACHE, IdentityCache, file_identity, is_key, work_key
 from yt8m.extraction.inputs import (PARTS_DIR, IdFrom, OutputFormat, VideoInput, assign_ids,
                                     check_shard_prefix, collect_inputs, default_output)
 from yt8m.extraction.output_lock import output_lock
@@ -260,7 +260,9 @@ def run_batch(
     report = BatchReport()
     with output_lock(plan.folder):
         settings = extractor.feature_settings()
-        works = _unique_works(videos, start_us, end_us, settings, report)
+        # Many videos: their head hashes are kept for the next run (one video: reading it is cheap).
+        identities = None if single_file else IdentityCache(plan.folder / IDENTITY_CACHE, trust=not overwrite)
+        works = _unique_works(videos, start_us, end_us, settings, report, identities)
         manifest = _Manifest(plan.folder)
         if fmt == "yt8m":
             finish_interrupted_swap(plan, manifest, report)
@@ -288,17 +290,19 @@ def run_batch(
         run.finish()
         _write_failures(plan, report)
         manifest.compact()
+        if identities is not None:
+            identities.save()
     return report
 
 
 def _unique_works(videos: list[VideoInput], start_us: int, end_us: int | None, settings: dict[str, Any],
-                  report: BatchReport) -> list[_Work]:
+                  report: BatchReport, identities: IdentityCache | None = None) -> list[_Work]:
     """Each video with its key; a video given twice (same file, id and labels) is kept once."""
     works: list[_Work] = []
     seen: set[str] = set()
     for video in videos:
-        key = work_key(video=file_identity(video.path), video_id=video.video_id, labels=video.labels,
-                       start_us=start_us, end_us=end_us, settings=settings)
+        key = work_key(video=file_identity(video.path, identities), video_id=video.video_id,
+                       labels=video.labels, start_us=start_us, end_us=end_us, settings=settings)
         if key in seen:
             report.duplicates.append(video.path)
             continue
@@ -649,7 +653,7 @@ def _remove_stale_temporaries(plan: _Plan, works: list[_Work]) -> None:
     stale = list(plan.parts.glob(".*.part")) if plan.parts.is_dir() else []
     stale += plan.staged.glob(".*.part") if plan.staged.is_dir() else []
     folder = plan.folder
-    for name in (MANIFEST_FILE, FAILURES_FILE):
+    for name in (MANIFEST_FILE, FAILURES_FILE, IDENTITY_CACHE):
         stale += folder.glob(f".{name}.*.part")
     if plan.fmt == "yt8m" and plan.out.is_dir():
         stale += plan.out.glob(".*-?????-of-?????.tfrecord.*.part")

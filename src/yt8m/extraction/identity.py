@@ -11,30 +11,89 @@ same thing. The key of one video's work hashes:
   (content hashes) of the converted models.
 
 Keys are hex strings, safe as file names.
+
+Reading the head of every input on every rerun costs about 1 TB for a million videos, which
+would dominate a rerun with little to do. :class:`IdentityCache` keeps each input's head
+hash beside the outputs with the size and modification time it was read at, and a rerun
+reads the head again only of a file whose path, size or modification time differs (the
+quick check ``rsync`` makes too; ``--overwrite`` reads every head again).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from yt8m._files import write_bytes_atomic
+
+log = logging.getLogger(__name__)
+
 #: Bytes at the head of a video that its identity hashes.
 HEAD_BYTES = 1 << 20
+#: The identity cache's file, beside the outputs (the local engine's).
+IDENTITY_CACHE = ".yt8m-identities.json"
 
 
-def file_identity(path: Path) -> dict[str, Any]:
-    """The identity of the file at ``path`` (a missing or unreadable file has one too: its path)."""
+def _head_hash(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read(HEAD_BYTES)).hexdigest()
+
+
+def file_identity(path: Path, cache: IdentityCache | None = None) -> dict[str, Any]:
+    """The identity of the file at ``path`` (a missing or unreadable file has one too: its
+    path); with ``cache``, its head is read only when the cache does not know it."""
     resolved = str(path.resolve())
     try:
         stat = path.stat()
-        with open(path, "rb") as handle:
-            head = hashlib.sha256(handle.read(HEAD_BYTES)).hexdigest()
+        head = cache.head(resolved, stat) if cache is not None else None
+        if head is None:
+            head = _head_hash(path)
     except OSError as exc:
         return {"path": resolved, "unreadable": exc.strerror or type(exc).__name__}
+    if cache is not None:
+        cache.remember(resolved, stat, head)
     return {"path": resolved, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "head_sha256": head}
+
+
+class IdentityCache:
+    """Head hashes of input files by path, each valid for the size and modification time it
+    was read at (see the module docstring). A missing or damaged cache file is an empty
+    cache; :meth:`save` keeps only the files looked up since it was loaded."""
+
+    def __init__(self, path: Path, *, trust: bool = True) -> None:
+        self.path = path
+        self.known: dict[str, list[Any]] = {}
+        self.seen: dict[str, list[Any]] = {}
+        if not trust:
+            return
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.warning("%s: not used (%s); the heads of the inputs are read again", path, exc)
+            return
+        if isinstance(loaded, dict):
+            self.known = {k: v for k, v in loaded.items() if isinstance(v, list) and len(v) == 3}
+
+    def head(self, resolved: str, stat: os.stat_result) -> str | None:
+        """The head hash of ``resolved`` when it was read at this size and modification time."""
+        entry = self.known.get(resolved)
+        if entry is not None and entry[0] == stat.st_size and entry[1] == stat.st_mtime_ns:
+            return str(entry[2])
+        return None
+
+    def remember(self, resolved: str, stat: os.stat_result, head: str) -> None:
+        self.seen[resolved] = [stat.st_size, stat.st_mtime_ns, head]
+
+    def save(self) -> None:
+        """Write the cache (atomically); nothing when no file was looked up."""
+        if self.seen:
+            write_bytes_atomic(self.path, json.dumps(self.seen, separators=(",", ":")).encode("utf-8"))
 
 
 def work_key(*, video: dict[str, Any], video_id: str, labels: tuple[int, ...], start_us: int,
