@@ -91,9 +91,8 @@ def extract(inputs: tuple[Path, ...], output: str | None, fmt: str | None, start
                        shard_size=shard_size, shard_prefix=shard_prefix, start_s=start_s or 0.0, end_s=end_s,
                        on_failure=lambda path, reason: click.echo(f"yt8m: failed: {reason}", err=True))
     elapsed = time.perf_counter() - started
-    for note in report.notes:
-        if "given more than once" in note:
-            click.echo(f"yt8m: note: {note}", err=True)
+    for warning in report.warnings:
+        click.echo(f"yt8m: note: {warning}", err=True)
     rate = f", {report.video_seconds / elapsed:.1f} video-s/s" if report.video_seconds else ""
     earlier = f" (and {len(report.failed_earlier)} in an earlier run)" if report.failed_earlier else ""
     removed = f"; removed {len(report.removed)} files of an earlier run" if report.removed else ""

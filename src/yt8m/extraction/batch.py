@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -42,21 +43,21 @@ from typing import Any
 from tqdm import tqdm
 
 from yt8m._files import atomic_write, write_bytes_atomic
-from yt8m.errors import InputError
+from yt8m.errors import InputError, Yt8mError
 from yt8m.extraction.identity import IDENTITY_CACHE, IdentityCache, file_identity, is_key, work_key
 from yt8m.extraction.inputs import (PARTS_DIR, IdFrom, OutputFormat, VideoInput, assign_ids,
                                     check_shard_prefix, collect_inputs, default_output)
 from yt8m.extraction.output_lock import output_lock
 from yt8m.extraction.scheduler import Extractor, Job, Result
 from yt8m.formats.mediasequence import write_message
-from yt8m.formats.tfrecord import TFRecordWriter, read_records
+from yt8m.formats.tfrecord import TFRecordWriter, count_records, read_records
 
 log = logging.getLogger(__name__)
 
 FAILURES_FILE = "failures.csv"
 MANIFEST_FILE = ".yt8m-manifest.jsonl"
 SWAP_FILE = "swap.json"  #: in the parts folder while a new set of shards replaces the old one
-_ANY_SHARD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*-\d{5}-of-\d{5}\.tfrecord")
+_ANY_SHARD_RE = re.compile(r"(?P<prefix>[A-Za-z0-9][A-Za-z0-9_.=+-]*)-\d{5}-of-\d{5}\.tfrecord")
 
 
 @dataclass
@@ -75,7 +76,9 @@ class BatchReport:
     #: outputs of an earlier run left as they were because every input of this one failed
     kept: list[Path] = field(default_factory=list)
     video_seconds: int = 0
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  #: what the videos' extraction noted (logged)
+    #: what the user should hear about the run as a whole (inputs given twice, shards of another run)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def skipped(self) -> list[Path]:
@@ -267,6 +270,8 @@ def run_batch(
         if fmt == "yt8m":
             finish_interrupted_swap(plan, manifest, report)
         _remove_stale_temporaries(plan, works)
+        if fmt != "yt8m":
+            _check_distinct_outputs(plan, works)
         run = _ShardRun(plan, works, manifest, report) if fmt == "yt8m" else _FileRun(plan, works,
                                                                                       manifest, report)
         todo = run.plan_work(overwrite)
@@ -277,21 +282,29 @@ def run_batch(
                 tqdm(unit="video-s", disable=not show, position=1, leave=False, desc="frames") as seconds:
             for result in extractor.run(jobs, workers=workers, on_frames=seconds.update):
                 work: _Work = result.job.key  # type: ignore[assignment]
-                if result.error is not None or result.features is None:
-                    reason = str(result.error)
+                reason = None if result.features is not None else str(result.error)
+                if reason is None:
+                    try:  # features that cannot be written as they are (NaN, none) fail this video only
+                        result.features.check_finite(str(work.video.path))  # type: ignore[union-attr]
+                        run.done(work, result)
+                    except Yt8mError as exc:
+                        reason = str(exc)
+                    else:
+                        _note(report, work, result)
+                if reason is not None:
                     report.failed.append((work.video.path, reason))
                     if on_failure is not None:
                         on_failure(work.video.path, reason)
                     run.failed(work, reason)
-                else:
-                    _note(report, work, result)
-                    run.done(work, result)
                 bar.update(1)
         run.finish()
         _write_failures(plan, report)
         manifest.compact()
         if identities is not None:
-            identities.save()
+            try:
+                identities.save()
+            except OSError as exc:  # only a cache: the next run reads the heads again
+                log.warning("%s: not saved (%s)", identities.path, exc)
     return report
 
 
@@ -309,11 +322,22 @@ def _unique_works(videos: list[VideoInput], start_us: int, end_us: int | None, s
         seen.add(key)
         works.append(_Work(video, key))
     if report.duplicates:
-        report.notes.append(f"{len(report.duplicates)} inputs were given more than once and are extracted "
+        report.warnings.append(f"{len(report.duplicates)} inputs were given more than once and are extracted "
                             "once: "
                             + ", ".join(str(p) for p in report.duplicates[:5])
                             + (" ..." if len(report.duplicates) > 5 else ""))
     return works
+
+
+def _check_distinct_outputs(plan: _Plan, works: list[_Work]) -> None:
+    """One output file per video: two ids that become one file name (``a b`` and ``a_b``) are refused."""
+    seen: dict[Path, _Work] = {}
+    for work in works:
+        path = plan.video_output(work.video)
+        first = seen.setdefault(path, work)
+        if first.video.video_id != work.video.video_id:
+            raise InputError(f"{first.video.path} and {work.video.path} would both be written to {path} (ids "
+                             f"{first.video.video_id!r} and {work.video.video_id!r}); use --id-from hash")
 
 
 def _note(report: BatchReport, work: _Work, result: Result) -> None:
@@ -339,7 +363,12 @@ class _FileRun:
         for work in self.works:
             path = self.plan.video_output(work.video)
             entry = self.manifest.entries.get(path.name)
-            if not overwrite and entry is not None and entry.get("key") == work.key and _intact(path, entry):
+            verified = None
+            if not overwrite and entry is not None and entry.get("key") == work.key and "size" in entry:
+                verified = _verified(path, entry)  # (an entry without a size: its file is redone)
+            if verified is not None:
+                if verified is not entry:
+                    self.manifest.add(verified)
                 self.report.reused.append(work.video.path)
             else:
                 todo.append(work)
@@ -373,6 +402,8 @@ class _ShardRun:
         self.shard_of = {w.key: i // plan.shard_size for i, w in enumerate(works)}
         self.failures: dict[str, str] = {}  # key -> reason, for the current videos
         self.staging = False  # new shards go to plan.staged until the whole set can replace the old one
+        self.found = dict(manifest.entries)  # the entries as the run found them
+        self.others = self._other_layouts()
 
     def members(self, shard: int) -> list[_Work]:
         return self.works[shard * self.plan.shard_size:(shard + 1) * self.plan.shard_size]
@@ -387,9 +418,12 @@ class _ShardRun:
                 name = plan.shard_name(shard, self.shards)
                 entry = self.manifest.entries.get(name)
                 members = self.members(shard)
-                if entry is not None \
-                        and [m[0] for m in entry.get("members", [])] == [w.key for w in members] \
-                        and (entry.get("empty") or _intact(self._file_of(name, entry), entry)):
+                verified = None
+                if entry is not None and [m[0] for m in entry.get("members", [])] == [w.key for w in members]:
+                    verified = entry if entry.get("empty") else _verified(self._file_of(name, entry), entry)
+                if verified is not None:
+                    if verified is not entry:
+                        self.manifest.add(verified)
                     self.complete.add(shard)
                     for key, reason in entry["members"]:
                         if reason is not None:
@@ -401,7 +435,7 @@ class _ShardRun:
                 if not self.manifest.entries[plan.shard_name(s, self.shards)].get("staged")}
         self.staging = any(plan.is_shard_name(p.name) and p.name not in keep
                            for p in plan.out.iterdir() if p.is_file()) \
-            or any((plan.out / name).is_file() for name in self._other_layouts())
+            or any((plan.out / name).is_file() for name in self.others)
         todo = []
         for shard in range(self.shards):
             for work in self.members(shard):
@@ -418,10 +452,30 @@ class _ShardRun:
         return todo
 
     def _other_layouts(self) -> list[str]:
-        """Shards an earlier run wrote under another ``--shard-prefix`` (known from the manifest,
-        so that no file yt8m did not write is ever touched): an earlier layout too."""
-        return [name for name, entry in self.manifest.entries.items()
-                if "members" in entry and not self.plan.is_shard_name(name) and _ANY_SHARD_RE.fullmatch(name)]
+        """Shards an earlier run wrote under another ``--shard-prefix`` that are an earlier layout
+        of these videos: known from the manifest (a file yt8m did not write is never touched),
+        and every video of every shard of that prefix among this run's. A prefix holding other
+        videos (another split: ``train`` beside ``validate``) is left alone; one holding some of
+        these videos is said in a note (a glob over the folder would read those twice)."""
+        current = {w.key for w in self.works}
+        groups: dict[str, list[str]] = {}
+        members: dict[str, set[str]] = {}
+        for name, entry in self.manifest.entries.items():
+            match = _ANY_SHARD_RE.fullmatch(name)
+            if match is None or "members" not in entry or self.plan.is_shard_name(name):
+                continue
+            groups.setdefault(match["prefix"], []).append(name)
+            members.setdefault(match["prefix"], set()).update(key for key, _ in entry["members"])
+        earlier = []
+        for prefix, names in sorted(groups.items()):
+            if members[prefix] <= current:
+                earlier += sorted(names)
+            elif members[prefix] & current:
+                both = len(members[prefix] & current)
+                self.report.warnings.append(
+                    f"{both} of these videos are also in the shards {prefix}-* of an earlier run in "
+                    f"{self.plan.out}, with other videos; a glob over both reads them twice")
+        return earlier
 
     def _file_of(self, name: str, entry: dict[str, Any]) -> Path:
         return (self.plan.staged if entry.get("staged") else self.plan.out) / name
@@ -456,7 +510,7 @@ class _ShardRun:
                     write_bytes_atomic(plan.failure_path(key), reason.encode("utf-8"))
             records = [key for key, reason in members if reason is None]
             path = self._file_of(name, entry)
-            if entry.get("empty") or not _intact(path, entry):
+            if entry.get("empty") or _verified(path, entry) is None:
                 continue
             try:
                 for key, record in zip(records, read_records(path), strict=True):
@@ -530,7 +584,7 @@ class _ShardRun:
         if self.staging and not any(reason is None for e in entries for _, reason in e["members"]):
             self._keep_earlier(current)
             return
-        others = set(self._other_layouts())
+        others = set(self.others)
         swap = {
             "remove": sorted(p.name for p in plan.out.iterdir() if p.is_file() and p.name not in current
                              and (plan.is_shard_name(p.name) or p.name in others)),
@@ -552,9 +606,13 @@ class _ShardRun:
         for name in sorted(current):
             if self.manifest.entries[name].get("staged"):
                 (plan.staged / name).unlink(missing_ok=True)
-                self.manifest.drop(name)
+                earlier = self.found.get(name)  # the line of the shard kept under that name
+                if earlier is not None and not earlier.get("staged"):
+                    self.manifest.add(earlier)
+                else:
+                    self.manifest.drop(name)
         self.report.kept = sorted(p for p in plan.out.iterdir() if p.is_file()
-                                  and (plan.is_shard_name(p.name) or p.name in self._other_layouts()))
+                                  and (plan.is_shard_name(p.name) or p.name in self.others))
         self._clean_parts()
 
     def _clean_parts(self) -> None:
@@ -604,6 +662,16 @@ def _swap(plan: _Plan, swap: dict[str, Any], manifest: _Manifest, report: BatchR
         manifest.add({k: v for k, v in entry.items() if k != "staged"})
 
 
+def _is_swap(swap: object) -> bool:
+    """True for a journal :func:`_swap` can carry out: shard file names only (no path)."""
+    if not isinstance(swap, dict) or not all(isinstance(swap.get(k), list)
+                                             for k in ("remove", "drop", "install")):
+        return False
+    names = swap["remove"] + swap["drop"] + [e.get("output") if isinstance(e, dict) else None
+                                             for e in swap["install"]]
+    return all(isinstance(n, str) and _ANY_SHARD_RE.fullmatch(n) for n in names)
+
+
 def finish_interrupted_swap(plan: _Plan, manifest: _Manifest, report: BatchReport) -> None:
     """Finish the swap a killed run left half done (see :func:`_swap`); nothing when there is none."""
     journal = plan.parts / SWAP_FILE
@@ -612,28 +680,55 @@ def finish_interrupted_swap(plan: _Plan, manifest: _Manifest, report: BatchRepor
     except FileNotFoundError:
         return
     except (OSError, ValueError) as exc:
-        raise InputError(f"{journal}: cannot read the unfinished shard swap of an earlier run ({exc}); "
-                         "rerun with --overwrite") from None
+        swap = f"{exc}"
+    if not _is_swap(swap):
+        raise InputError(f"{journal}: the record of an earlier run's unfinished shard swap is damaged "
+                         f"({swap if isinstance(swap, str) else 'not a swap'}); which shards belong to which "
+                         "set is unknown: delete that file, then rerun with --overwrite") from None
     log.warning("%s: finishing the shard swap an earlier run left unfinished", plan.out)
     _swap(plan, swap, manifest, report)
     manifest.compact()
     journal.unlink()
 
 
-def _stamp(path: Path) -> dict[str, int]:
-    """What a manifest entry remembers of its output file, to know it was not changed since."""
+def _stamp(path: Path, *, digest: str | None = None) -> dict[str, Any]:
+    """What a manifest entry remembers of its output file, to know it is the one written: its
+    size and modification time (checked on every run) and its SHA-256 (read only when the
+    first two differ: a folder copied or moved without keeping modification times)."""
     stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest or _sha256(path)}
 
 
-def _intact(path: Path, entry: dict[str, Any]) -> bool:
-    """True when ``path`` is the file ``entry`` was written for: same size and modification time
-    (an output replaced, truncated or scribbled over since is redone, not reused)."""
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verified(path: Path, entry: dict[str, Any]) -> dict[str, Any] | None:
+    """``entry`` (with the file's current size and modification time) when ``path`` is the file
+    it was written for, else None: an output replaced, truncated or scribbled on since is
+    redone, never reused. Entries of yt8m versions that kept no size: a shard is taken when
+    its every record's checksum holds and it holds as many records as good members."""
     try:
-        stamp = _stamp(path)
+        stat = path.stat()
     except OSError:
-        return False
-    return all(entry.get(name) == value for name, value in stamp.items())
+        return None
+    if entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+        return entry
+    try:
+        if "size" in entry:
+            if entry.get("size") != stat.st_size or entry.get("sha256") != _sha256(path):
+                return None
+            return {**entry, "mtime_ns": stat.st_mtime_ns}
+        good = [key for key, reason in entry.get("members", []) if reason is None]
+        if not good or count_records(path) != len(good):
+            return None
+        return {**entry, **_stamp(path)}
+    except (OSError, Yt8mError, ValueError):
+        return None
 
 
 def _read_failure(path: Path) -> str:

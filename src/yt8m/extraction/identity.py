@@ -52,6 +52,8 @@ def file_identity(path: Path, cache: IdentityCache | None = None) -> dict[str, A
         head = cache.head(resolved, stat) if cache is not None else None
         if head is None:
             head = _head_hash(path)
+        else:  # known: still readable? (permissions change no modification time)
+            os.close(os.open(path, os.O_RDONLY))
     except OSError as exc:
         return {"path": resolved, "unreadable": exc.strerror or type(exc).__name__}
     if cache is not None:
