@@ -121,7 +121,7 @@ def test_a_damaged_swap_journal_is_one_line_and_touches_nothing(tmp_path) -> Non
                          (json.dumps({"remove": 3}), "not a swap")):
         (out / PARTS_DIR / SWAP_FILE).write_text(journal)
         with pytest.raises(InputError, match=f"{SWAP_FILE}: the record of an earlier run's .*{why}.*"
-                                             "delete that file, then rerun with --overwrite"):
+                                             "delete that file, then rerun"):
             _run(_Stub(AUDIO, random.Random(0)), videos, out, 2, False)
         assert outside.read_bytes() == b"keep me" and len(_ids(out)) == 3
     (out / PARTS_DIR / SWAP_FILE).unlink()
@@ -178,3 +178,49 @@ def test_two_ids_on_one_output_file_are_refused(tmp_path) -> None:
     videos = _folder(tmp_path, ("a b", "a_b"))
     with pytest.raises(InputError, match=r"would both be written to .*a_b\.npz"):
         _batch(_Stub(AUDIO, random.Random(0)), videos, fmt="npz", out=tmp_path / "npz")
+
+
+def test_another_prefix_with_the_same_videos_is_replaced_whatever_else_changed(tmp_path) -> None:
+    videos, out = _folder(tmp_path, ("a", "b")), tmp_path / "out"
+    (videos / "c.mp4").write_bytes(b"corrupt")
+    _batch(_Stub(AUDIO, random.Random(0)), videos, fmt="yt8m", out=out, shard_size=2, shard_prefix="train")
+    (videos / "c.mp4").unlink()  # the broken input removed, and other settings: new keys, the same ids
+    report = _batch(_Stub({"audio": False}, random.Random(0)), videos, fmt="yt8m", out=out, shard_size=2)
+    assert report.warnings == [] and _ids(out) == ["a", "b"]  # before: a and b twice, under both prefixes
+    assert [p.name for p in out.glob("*.tfrecord")] == ["features-00000-of-00001.tfrecord"]
+
+
+def test_a_staged_set_never_hides_the_line_of_the_shard_in_place(tmp_path, monkeypatch) -> None:
+    import yt8m.extraction.batch as batch
+
+    videos, out = _folder(tmp_path, ("a", "b")), tmp_path / "out"
+    _run(_Stub(AUDIO, random.Random(0)), videos, out, 2, False)
+    original = (videos / "b.mp4").read_bytes()
+    (videos / "b.mp4").write_bytes(b"good, but another b")  # the new set has the old one's shard name
+
+    def killed(*args):
+        raise KeyboardInterrupt  # killed once the new set is staged, before its swap began
+
+    with monkeypatch.context() as patch:
+        patch.setattr(batch._ShardRun, "finish", killed)
+        with pytest.raises(KeyboardInterrupt):
+            _run(_Stub(AUDIO, random.Random(0)), videos, out, 2, False)
+    assert [p.name for p in (out / PARTS_DIR / "staged").iterdir()] == ["features-00000-of-00001.tfrecord"]
+    (videos / "b.mp4").write_bytes(original)  # back to the first b, under another prefix
+    stub = _Stub(AUDIO, random.Random(0))
+    renamed = _batch(stub, videos, fmt="yt8m", out=out, shard_size=2, shard_prefix="train")
+    # before: the staged line had replaced the line of the shard in place, so that shard was no
+    # longer known as these videos': a and b twice in the folder
+    assert _ids(out) == ["a", "b"] and [p.name for p in stub.attempted] == ["b.mp4"]
+    assert [p.name for p in out.glob("*.tfrecord")] == ["train-00000-of-00001.tfrecord"]
+    assert renamed.warnings == [] and not (out / PARTS_DIR).exists()
+
+
+def test_a_journal_whose_entries_are_not_shard_lines_is_refused(tmp_path) -> None:
+    videos, out = _folder(tmp_path, ("a",)), tmp_path / "out"
+    _run(_Stub(AUDIO, random.Random(0)), videos, out, 2, False)
+    (out / PARTS_DIR).mkdir()
+    line = {"output": "features-00000-of-00001.tfrecord", "members": 5}
+    (out / PARTS_DIR / SWAP_FILE).write_text(json.dumps({"remove": [], "drop": [], "install": [line]}))
+    with pytest.raises(InputError, match="not a swap"):  # before: accepted, then every run a TypeError
+        _run(_Stub(AUDIO, random.Random(0)), videos, out, 2, False)

@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 FAILURES_FILE = "failures.csv"
 MANIFEST_FILE = ".yt8m-manifest.jsonl"
 SWAP_FILE = "swap.json"  #: in the parts folder while a new set of shards replaces the old one
+#: Manifest lines of shards waiting in the staging folder are kept under this prefix, apart from
+#: the line of the shard of the same name in place.
+STAGED = "staged/"
 _ANY_SHARD_RE = re.compile(r"(?P<prefix>[A-Za-z0-9][A-Za-z0-9_.=+-]*)-\d{5}-of-\d{5}\.tfrecord")
 
 
@@ -258,6 +261,8 @@ def run_batch(
     single_file = is_single_file(fmt, len(videos), out)
     plan = _Plan(fmt, out, single_file, shard_size, shard_prefix)
     prepare_output(out, single_file=single_file, videos=len(videos), fmt=fmt)
+    if fmt != "yt8m":
+        _check_distinct_outputs(plan, videos)
     start_us = int(round(start_s * 1e6))
     end_us = None if end_s is None else int(round(end_s * 1e6))
     report = BatchReport()
@@ -270,8 +275,6 @@ def run_batch(
         if fmt == "yt8m":
             finish_interrupted_swap(plan, manifest, report)
         _remove_stale_temporaries(plan, works)
-        if fmt != "yt8m":
-            _check_distinct_outputs(plan, works)
         run = _ShardRun(plan, works, manifest, report) if fmt == "yt8m" else _FileRun(plan, works,
                                                                                       manifest, report)
         todo = run.plan_work(overwrite)
@@ -329,15 +332,15 @@ def _unique_works(videos: list[VideoInput], start_us: int, end_us: int | None, s
     return works
 
 
-def _check_distinct_outputs(plan: _Plan, works: list[_Work]) -> None:
+def _check_distinct_outputs(plan: _Plan, videos: list[VideoInput]) -> None:
     """One output file per video: two ids that become one file name (``a b`` and ``a_b``) are refused."""
-    seen: dict[Path, _Work] = {}
-    for work in works:
-        path = plan.video_output(work.video)
-        first = seen.setdefault(path, work)
-        if first.video.video_id != work.video.video_id:
-            raise InputError(f"{first.video.path} and {work.video.path} would both be written to {path} (ids "
-                             f"{first.video.video_id!r} and {work.video.video_id!r}); use --id-from hash")
+    seen: dict[Path, VideoInput] = {}
+    for video in videos:
+        path = plan.video_output(video)
+        first = seen.setdefault(path, video)
+        if first.video_id != video.video_id:
+            raise InputError(f"{first.path} and {video.path} would both be written to {path} (ids "
+                             f"{first.video_id!r} and {video.video_id!r}); use --id-from hash")
 
 
 def _note(report: BatchReport, work: _Work, result: Result) -> None:
@@ -402,7 +405,7 @@ class _ShardRun:
         self.shard_of = {w.key: i // plan.shard_size for i, w in enumerate(works)}
         self.failures: dict[str, str] = {}  # key -> reason, for the current videos
         self.staging = False  # new shards go to plan.staged until the whole set can replace the old one
-        self.found = dict(manifest.entries)  # the entries as the run found them
+        self.entry_of: dict[int, str] = {}  # complete shard -> its manifest key (name, or STAGED + name)
         self.others = self._other_layouts()
 
     def members(self, shard: int) -> list[_Work]:
@@ -416,23 +419,26 @@ class _ShardRun:
         else:
             for shard in range(self.shards):
                 name = plan.shard_name(shard, self.shards)
-                entry = self.manifest.entries.get(name)
-                members = self.members(shard)
-                verified = None
-                if entry is not None and [m[0] for m in entry.get("members", [])] == [w.key for w in members]:
-                    verified = entry if entry.get("empty") else _verified(self._file_of(name, entry), entry)
-                if verified is not None:
+                keys = [w.key for w in self.members(shard)]
+                for manifest_key in (name, STAGED + name):  # the shard in place, else one staged
+                    entry = self.manifest.entries.get(manifest_key)
+                    if entry is None or [m[0] for m in entry.get("members", [])] != keys:
+                        continue
+                    verified = entry if entry.get("empty") else _verified(self._file_of(manifest_key), entry)
+                    if verified is None:
+                        continue
                     if verified is not entry:
                         self.manifest.add(verified)
                     self.complete.add(shard)
+                    self.entry_of[shard] = manifest_key
                     for key, reason in entry["members"]:
                         if reason is not None:
                             self.failures[key] = reason
+                    break
             self._recover_moved_records(current)
         # Existing shard files that this run replaces or removes: while they are there, new shards
         # are staged, so that the folder never shows a mix of the two layouts, even after a kill.
-        keep = {plan.shard_name(s, self.shards) for s in self.complete
-                if not self.manifest.entries[plan.shard_name(s, self.shards)].get("staged")}
+        keep = {self.entry_of[s] for s in self.complete if not self.entry_of[s].startswith(STAGED)}
         self.staging = any(plan.is_shard_name(p.name) and p.name not in keep
                            for p in plan.out.iterdir() if p.is_file()) \
             or any((plan.out / name).is_file() for name in self.others)
@@ -454,31 +460,41 @@ class _ShardRun:
     def _other_layouts(self) -> list[str]:
         """Shards an earlier run wrote under another ``--shard-prefix`` that are an earlier layout
         of these videos: known from the manifest (a file yt8m did not write is never touched),
-        and every video of every shard of that prefix among this run's. A prefix holding other
-        videos (another split: ``train`` beside ``validate``) is left alone; one holding some of
-        these videos is said in a note (a glob over the folder would read those twice)."""
-        current = {w.key for w in self.works}
+        and every record in that prefix's shards is of a video id among this run's (the same
+        videos, renamed; with other settings too). A prefix holding records of other ids
+        (another split: ``train`` beside ``validate``) is left alone; one holding some of
+        these ids too is said in a warning (a glob over the folder would read those twice)."""
+        current_ids = {w.video.video_id for w in self.works}
+        current_keys = {w.key for w in self.works}
         groups: dict[str, list[str]] = {}
-        members: dict[str, set[str]] = {}
+        held: dict[str, set[str]] = {}  # prefix -> ids (or, in older manifests, keys) of its records
         for name, entry in self.manifest.entries.items():
             match = _ANY_SHARD_RE.fullmatch(name)
             if match is None or "members" not in entry or self.plan.is_shard_name(name):
                 continue
             groups.setdefault(match["prefix"], []).append(name)
-            members.setdefault(match["prefix"], set()).update(key for key, _ in entry["members"])
+            records = held.setdefault(match["prefix"], set())
+            if entry.get("empty") or not (self.plan.out / name).is_file():
+                continue  # no records there
+            ids = entry.get("ids")
+            for i, (key, reason) in enumerate(entry["members"]):
+                if reason is None:
+                    records.add(f"id:{ids[i]}" if isinstance(ids, list) and i < len(ids) else f"key:{key}")
+        current = {f"id:{i}" for i in current_ids} | {f"key:{k}" for k in current_keys}
         earlier = []
         for prefix, names in sorted(groups.items()):
-            if members[prefix] <= current:
+            if held[prefix] <= current:
                 earlier += sorted(names)
-            elif members[prefix] & current:
-                both = len(members[prefix] & current)
+            elif held[prefix] & current:
                 self.report.warnings.append(
-                    f"{both} of these videos are also in the shards {prefix}-* of an earlier run in "
-                    f"{self.plan.out}, with other videos; a glob over both reads them twice")
+                    f"{len(held[prefix] & current)} of these videos are also in the shards {prefix}-* of an "
+                    f"earlier run in {self.plan.out}, with other videos; a glob over both reads them twice")
         return earlier
 
-    def _file_of(self, name: str, entry: dict[str, Any]) -> Path:
-        return (self.plan.staged if entry.get("staged") else self.plan.out) / name
+    def _file_of(self, manifest_key: str) -> Path:
+        if manifest_key.startswith(STAGED):
+            return self.plan.staged / manifest_key[len(STAGED):]
+        return self.plan.out / manifest_key
 
     def _reused(self, work: _Work) -> None:
         reason = self.failures.get(work.key)
@@ -497,7 +513,7 @@ class _ShardRun:
         """Turn the records (and failures) of current videos held by shards that will be
         rewritten back into parts, so that moving in the input order costs no extraction."""
         plan = self.plan
-        kept = {plan.shard_name(s, self.shards) for s in self.complete}
+        kept = {self.entry_of[s] for s in self.complete}
         for name, entry in list(self.manifest.entries.items()):
             if name in kept or "members" not in entry:
                 continue
@@ -509,7 +525,7 @@ class _ShardRun:
                 if key in wanted and reason is not None:
                     write_bytes_atomic(plan.failure_path(key), reason.encode("utf-8"))
             records = [key for key, reason in members if reason is None]
-            path = self._file_of(name, entry)
+            path = self._file_of(name)
             if entry.get("empty") or _verified(path, entry) is None:
                 continue
             try:
@@ -560,14 +576,15 @@ class _ShardRun:
         elif not self.staging and target.is_file():  # every video failed: no empty shard file
             target.unlink()
             self.report.removed.append(target)
-        entry: dict[str, Any] = {"output": name, "members": entry_members}
+        manifest_key = STAGED + name if self.staging else name
+        entry: dict[str, Any] = {"output": manifest_key, "members": entry_members,
+                                 "ids": [w.video.video_id for w in members]}
         if parts:
             entry.update(_stamp(target))
         else:
             entry["empty"] = True
-        if self.staging:
-            entry["staged"] = True
         self.manifest.add(entry)
+        self.entry_of[shard] = manifest_key
         for key, _ in entry_members:
             plan.part_path(key).unlink(missing_ok=True)
             plan.failure_path(key).unlink(missing_ok=True)
@@ -580,17 +597,18 @@ class _ShardRun:
         if len(self.complete) < self.shards:
             return  # interrupted: the next run completes the set, then cleans up
         current = {plan.shard_name(s, self.shards) for s in range(self.shards)}
-        entries = [self.manifest.entries[name] for name in sorted(current)]
+        entries = [self.manifest.entries[self.entry_of[s]] for s in range(self.shards)]
         if self.staging and not any(reason is None for e in entries for _, reason in e["members"]):
-            self._keep_earlier(current)
+            self._keep_earlier()
             return
         others = set(self.others)
         swap = {
             "remove": sorted(p.name for p in plan.out.iterdir() if p.is_file() and p.name not in current
                              and (plan.is_shard_name(p.name) or p.name in others)),
-            "drop": sorted(n for n, e in self.manifest.entries.items() if n not in current
-                           and (plan.is_shard_name(n) or n in others)),
-            "install": [e for e in entries if e.get("staged")],
+            "drop": sorted(n for n in self.manifest.entries if n.startswith(STAGED) or (
+                n not in current and (plan.is_shard_name(n) or n in others))),
+            "install": [{**e, "output": e["output"][len(STAGED):]} for e in entries
+                        if e["output"].startswith(STAGED)],
         }
         journal = plan.parts / SWAP_FILE
         if swap["remove"] or swap["install"]:
@@ -599,18 +617,14 @@ class _ShardRun:
         journal.unlink(missing_ok=True)
         self._clean_parts()
 
-    def _keep_earlier(self, current: set[str]) -> None:
-        """Every input of this run failed: the shards already there stay as they were (a run
-        replaces outputs only by complete, valid ones); failures.csv says what failed."""
+    def _keep_earlier(self) -> None:
+        """Every input of this run failed: the shards already there stay as they were, with their
+        manifest lines (a run replaces outputs only by complete, valid ones); failures.csv says
+        what failed."""
         plan = self.plan
-        for name in sorted(current):
-            if self.manifest.entries[name].get("staged"):
-                (plan.staged / name).unlink(missing_ok=True)
-                earlier = self.found.get(name)  # the line of the shard kept under that name
-                if earlier is not None and not earlier.get("staged"):
-                    self.manifest.add(earlier)
-                else:
-                    self.manifest.drop(name)
+        for key in [k for k in self.manifest.entries if k.startswith(STAGED)]:
+            self._file_of(key).unlink(missing_ok=True)
+            self.manifest.drop(key)
         self.report.kept = sorted(p for p in plan.out.iterdir() if p.is_file()
                                   and (plan.is_shard_name(p.name) or p.name in self.others))
         self._clean_parts()
@@ -659,7 +673,7 @@ def _swap(plan: _Plan, swap: dict[str, Any], manifest: _Manifest, report: BatchR
                 report.removed.append(plan.out / name)
         elif (plan.staged / name).is_file():
             os.replace(plan.staged / name, plan.out / name)
-        manifest.add({k: v for k, v in entry.items() if k != "staged"})
+        manifest.add(entry)
 
 
 def _is_swap(swap: object) -> bool:
@@ -667,8 +681,13 @@ def _is_swap(swap: object) -> bool:
     if not isinstance(swap, dict) or not all(isinstance(swap.get(k), list)
                                              for k in ("remove", "drop", "install")):
         return False
-    names = swap["remove"] + swap["drop"] + [e.get("output") if isinstance(e, dict) else None
-                                             for e in swap["install"]]
+    if not all(isinstance(e, dict) and isinstance(e.get("members"), list)
+               and all(isinstance(m, list) and len(m) == 2 and isinstance(m[0], str)
+                       and isinstance(m[1], (str, type(None))) for m in e["members"])
+               for e in swap["install"]):
+        return False
+    drops = [n[len(STAGED):] if isinstance(n, str) and n.startswith(STAGED) else n for n in swap["drop"]]
+    names = swap["remove"] + drops + [e.get("output") for e in swap["install"]]
     return all(isinstance(n, str) and _ANY_SHARD_RE.fullmatch(n) for n in names)
 
 
@@ -684,7 +703,8 @@ def finish_interrupted_swap(plan: _Plan, manifest: _Manifest, report: BatchRepor
     if not _is_swap(swap):
         raise InputError(f"{journal}: the record of an earlier run's unfinished shard swap is damaged "
                          f"({swap if isinstance(swap, str) else 'not a swap'}); which shards belong to which "
-                         "set is unknown: delete that file, then rerun with --overwrite") from None
+                         "set is unknown: delete that file, then rerun (each shard is checked against "
+                         "the manifest; --overwrite redoes everything)") from None
     log.warning("%s: finishing the shard swap an earlier run left unfinished", plan.out)
     _swap(plan, swap, manifest, report)
     manifest.compact()
