@@ -224,3 +224,25 @@ def test_a_journal_whose_entries_are_not_shard_lines_is_refused(tmp_path) -> Non
     (out / PARTS_DIR / SWAP_FILE).write_text(json.dumps({"remove": [], "drop": [], "install": [line]}))
     with pytest.raises(InputError, match="not a swap"):  # before: accepted, then every run a TypeError
         _run(_Stub(AUDIO, random.Random(0)), videos, out, 2, False)
+
+
+def test_one_video_runs_into_one_folder_run_side_by_side(tmp_path) -> None:
+    from yt8m.extraction.output_lock import LOCK_FILE, output_lock
+
+    videos = _folder(tmp_path, ("a", "b"))
+    out = tmp_path / "features"
+    out.mkdir()
+
+    def one(name: str):
+        (video,) = [v for v in assign_ids(collect_inputs([videos]), "stem") if v.video_id == name]
+        return run_batch(_Stub(AUDIO, random.Random(0)), [video], fmt="npz", out=out / f"{name}.npz",
+                         progress=False)
+
+    with output_lock(out, file=out / "a.npz"):  # a run writing a.npz is under way
+        assert len(one("b").done) == 1  # before: "another yt8m run is writing into this folder"
+        with pytest.raises(InputError, match=r"a\.npz: another yt8m run is writing into .*a\.npz"):
+            one("a")
+    assert len(one("a").done) == 1
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_FILE, "a.npz", "b.npz"]  # no lock files left
+    assert len(one("a").reused) == 1 and len(one("b").reused) == 1  # both lines kept: appended, not compacted
+    assert not (out / LOCK_FILE).exists()

@@ -266,7 +266,7 @@ def run_batch(
     start_us = int(round(start_s * 1e6))
     end_us = None if end_s is None else int(round(end_s * 1e6))
     report = BatchReport()
-    with output_lock(plan.folder):
+    with output_lock(plan.folder, file=out if single_file else None):
         settings = extractor.feature_settings()
         # Many videos: their head hashes are kept for the next run (one video: reading it is cheap).
         identities = None if single_file else IdentityCache(plan.folder / IDENTITY_CACHE, trust=not overwrite)
@@ -302,7 +302,8 @@ def run_batch(
                 bar.update(1)
         run.finish()
         _write_failures(plan, report)
-        manifest.compact()
+        if not single_file:  # one-video runs may share the folder's manifest: they only append
+            manifest.compact()
         if identities is not None:
             try:
                 identities.save()
@@ -768,8 +769,9 @@ def _remove_stale_temporaries(plan: _Plan, works: list[_Work]) -> None:
     stale = list(plan.parts.glob(".*.part")) if plan.parts.is_dir() else []
     stale += plan.staged.glob(".*.part") if plan.staged.is_dir() else []
     folder = plan.folder
-    for name in (MANIFEST_FILE, FAILURES_FILE, IDENTITY_CACHE):
-        stale += folder.glob(f".{name}.*.part")
+    if not plan.single_file:  # (one-video runs may share the folder: another's would be in use)
+        for name in (MANIFEST_FILE, FAILURES_FILE, IDENTITY_CACHE):
+            stale += folder.glob(f".{name}.*.part")
     if plan.fmt == "yt8m" and plan.out.is_dir():
         stale += plan.out.glob(".*-?????-of-?????.tfrecord.*.part")
     else:
