@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -71,6 +72,12 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         target.discard()
         raise
     target.commit()
+
+
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    """The hex SHA-256 of the file at ``path``, read in chunks (``hashlib.file_digest``)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def read_input_bytes(path: str | os.PathLike[str], *, expected: str = "a file") -> bytes:

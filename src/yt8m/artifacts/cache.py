@@ -14,16 +14,16 @@ processes can share one cache.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import platformdirs
 from filelock import FileLock
 
+from yt8m._files import sha256_of  # noqa: F401 (the cache's callers hash through it)
+
 #: The environment variable naming the cache folder.
 HOME_ENV = "YT8M_HOME"
-_CHUNK = 1 << 20
 
 
 def cache_dir() -> Path:
@@ -45,15 +45,6 @@ def models_dir() -> Path:
 def classifiers_dir() -> Path:
     """Where classifier archives are unpacked (one folder per archive content)."""
     return cache_dir() / "classifiers"
-
-
-def sha256_of(path: Path) -> str:
-    """Return the hex sha256 of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def lock_for(path: Path) -> FileLock:

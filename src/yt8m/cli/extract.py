@@ -55,7 +55,7 @@ def extract(inputs: tuple[Path, ...], output: str | None, fmt: str | None, start
     videos are listed in failures.csv and make the exit code 1.
     """
     from yt8m.extraction import Extractor
-    from yt8m.extraction.batch import FAILURES_FILE, check_shard_prefix, plan_batch, run_batch
+    from yt8m.extraction.batch import FAILURES_FILE, plan_batch, run_batch
     from yt8m.formats.mediasequence import get_clip_metadata, read_sequence_example
 
     options, mirror = options_from_cli(extraction)
@@ -70,7 +70,6 @@ def extract(inputs: tuple[Path, ...], output: str | None, fmt: str | None, start
     if start_s is not None and end_s is not None and start_s >= end_s:
         raise InputError(f"The clip start time ({start_s:g} s) must be less than the clip end time "
                          f"({end_s:g} s).")
-    check_shard_prefix(shard_prefix)  # shards are written inside -o, whichever engine writes them
     if engine == "ray":
         from yt8m.extraction.ray_engine import run_ray_cli
 

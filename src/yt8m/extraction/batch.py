@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -42,7 +41,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from yt8m._files import atomic_write, write_bytes_atomic
+from yt8m._files import atomic_write, sha256_of, write_bytes_atomic
 from yt8m.errors import InputError, Yt8mError
 from yt8m.extraction.identity import IDENTITY_CACHE, IdentityCache, file_identity, is_key, work_key
 from yt8m.extraction.inputs import (PARTS_DIR, IdFrom, OutputFormat, VideoInput, assign_ids,
@@ -655,9 +654,10 @@ def _swap(plan: _Plan, swap: dict[str, Any], manifest: _Manifest, report: BatchR
 
     Every step can be done again, so a run killed in the middle leaves the journal
     (``.yt8m-parts/swap.json``, written before the first step) and the next run in the
-    folder finishes the swap before anything else: after any kill the folder ends with the
-    whole old set or the whole new one. (A reader listing the folder during the few renames
-    of a swap may see a mix; readers must not run beside a writer.)
+    folder finishes the swap before anything else: once it has, the folder holds the whole
+    old set or the whole new one. (Between the kill and that run, and for a reader listing
+    the folder during the few renames of a swap, part of each; readers must not run beside
+    a writer.)
     """
     for name in swap["remove"]:
         path = plan.out / name
@@ -712,20 +712,12 @@ def finish_interrupted_swap(plan: _Plan, manifest: _Manifest, report: BatchRepor
     journal.unlink()
 
 
-def _stamp(path: Path, *, digest: str | None = None) -> dict[str, Any]:
+def _stamp(path: Path) -> dict[str, Any]:
     """What a manifest entry remembers of its output file, to know it is the one written: its
     size and modification time (checked on every run) and its SHA-256 (read only when the
     first two differ: a folder copied or moved without keeping modification times)."""
     stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest or _sha256(path)}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256_of(path)}
 
 
 def _verified(path: Path, entry: dict[str, Any]) -> dict[str, Any] | None:
@@ -741,7 +733,7 @@ def _verified(path: Path, entry: dict[str, Any]) -> dict[str, Any] | None:
         return entry
     try:
         if "size" in entry:
-            if entry.get("size") != stat.st_size or entry.get("sha256") != _sha256(path):
+            if entry.get("size") != stat.st_size or entry.get("sha256") != sha256_of(path):
                 return None
             return {**entry, "mtime_ns": stat.st_mtime_ns}
         good = [key for key, reason in entry.get("members", []) if reason is None]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from yt8m._files import sha256_of
 from yt8m.errors import InputError
 from yt8m.media.probe import MEDIA_SUFFIXES
 
@@ -115,11 +116,7 @@ def _labels(labels: tuple[int, ...]) -> str:
 def _content_hash(path: Path) -> str:
     if not path.is_file():
         return f"missing-{hashlib.sha256(str(path).encode()).hexdigest()[:16]}"
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
+    return sha256_of(path)[:16]
 
 
 

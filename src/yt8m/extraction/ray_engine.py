@@ -635,6 +635,7 @@ def run_ray_cli(inputs: Iterable[Path], *, output: str | Path | None, options: E
     """``yt8m extract --engine ray``: run, print the summary line, raise when videos failed."""
     import click
 
+    check_shard_prefix(shard_prefix)  # before anything slow (run_ray checks it for API callers)
     require_ray()
     videos = collect_ray_inputs(list(inputs), id_from)  # type: ignore[arg-type]
     out = output or "features"

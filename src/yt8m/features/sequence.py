@@ -148,13 +148,9 @@ class FeatureSequence:
         """Raise :class:`InputError` naming ``where`` (default: the source video) when a feature
         is NaN or infinite: quantizing would turn those into valid-looking bytes."""
         for name, values in (("rgb", self.rgb), ("audio", self.audio)):
-            if values is None:
-                continue
-            bad = ~np.isfinite(values)
-            if bad.any():
-                rows = np.flatnonzero(bad.any(axis=1))
-                raise InputError(f"{where or self.source}: the {name} features hold {int(bad.sum())} NaN or "
-                                 f"infinite values (in {len(rows)} rows, the first at row {int(rows[0])})")
+            bad = None if values is None else nonfinite(values)
+            if bad is not None:
+                raise InputError(f"{where or self.source}: the {name} features hold {bad}")
 
     @property
     def source(self) -> str:
@@ -211,6 +207,16 @@ class FeatureSequence:
         if p.suffix == ".npz":
             return cls.load_npz(p)
         return cls.from_mediapipe(ms.read_sequence_example(p), where=str(p))
+
+
+def nonfinite(values: npt.NDArray[np.floating]) -> str | None:
+    """None when every value of ``values`` ([rows, dims]) is finite, else what is not, as
+    "N NaN or infinite values (in K rows, the first at row R)"."""
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return None
+    rows = np.flatnonzero(bad.any(axis=1))
+    return f"{int(bad.sum())} NaN or infinite values (in {len(rows)} rows, the first at row {int(rows[0])})"
 
 
 def _ranges(indices: list[int]) -> str:

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from yt8m.errors import InputError
 from yt8m.extraction.options import ExtractOptions
-from yt8m.features.sequence import FeatureSequence
+from yt8m.features.sequence import FeatureSequence, nonfinite
 from yt8m.inference.classifiers.base import Classifier
 from yt8m.inference.labels import LabelMap
 from yt8m.inference.windows import local_windows
@@ -52,12 +52,9 @@ class LocalFeatures:
             raise ValueError(f"frames must be [seconds, 1152], got {self.frames.shape}")
         if self.times_s.shape != (self.frames.shape[0],):
             raise ValueError(f"{self.frames.shape[0]} rows but {self.times_s.shape[0]} times")
-        bad = ~np.isfinite(self.frames)
-        if bad.any():
-            rows = np.flatnonzero(bad.any(axis=1))
-            raise InputError(f"{self.source}: the features hold {int(bad.sum())} NaN or infinite values "
-                             f"(in {len(rows)} of {self.num_seconds} seconds, the first at row "
-                             f"{int(rows[0])}); they cannot be scored")
+        bad = nonfinite(self.frames)
+        if bad is not None:
+            raise InputError(f"{self.source}: the features hold {bad}; they cannot be scored")
 
     @property
     def num_seconds(self) -> int:
